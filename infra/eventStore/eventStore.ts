@@ -1,0 +1,135 @@
+/**
+ * The event store port. Two adapters implement it (PostgreSQL, KurrentDB) and both must pass
+ * tests/infra/eventStoreContract.ts.
+ *
+ * - Streams are named `category-id`; the category is everything before the first `-`.
+ * - Stream versions start at 0 (the first event of a stream has version 0).
+ * - Every event has a global position: readers of the global log see events in position order and
+ *   never see a position lower than one they have already read. Positions are increasing, not
+ *   dense: there are gaps.
+ * - Appends are atomic per call, even across several streams, and idempotent per event id.
+ */
+
+/** Who and what caused an event; carried by every event, never secrets. */
+export interface EventMetadata {
+  tenantId: string | null
+  userId: string | null
+  correlationId: string
+  causationId: string | null
+  ip: string | null
+  userAgent: string | null
+  /** ISO-8601 time the command was decided, from the injected clock */
+  occurredAt: string
+  schemaVersion: number
+}
+
+export interface NewEvent<Type extends string = string, Data = unknown> {
+  /** client-generated; appending an event id that is already recorded is a no-op */
+  id: string
+  type: Type
+  data: Data
+  metadata: EventMetadata
+}
+
+export interface RecordedEvent<Type extends string = string, Data = unknown> {
+  id: string
+  type: Type
+  data: Data
+  metadata: EventMetadata
+  streamName: string
+  streamVersion: number
+  position: number
+  recordedAt: Date
+}
+
+/** `no_stream`: the stream must not exist; `stream_exists`: it must; `any`: no check; n: its last version is n. */
+export type ExpectedVersion = number | 'no_stream' | 'stream_exists' | 'any'
+
+export interface AppendRequest {
+  streamName: string
+  expectedVersion: ExpectedVersion
+  events: NewEvent[]
+}
+
+export interface AppendResult {
+  /** the version of each stream after the append, in request order */
+  streams: { streamName: string; version: number }[]
+  /** global position of the last event written (or of the already-recorded duplicate) */
+  lastPosition: number
+  /** true when every event id was already recorded and nothing was written */
+  duplicate: boolean
+}
+
+export interface ReadStreamOptions {
+  direction?: 'forward' | 'backward'
+  /** inclusive; forward defaults to 0, backward to the end */
+  fromVersion?: number
+  limit?: number
+}
+
+export interface StreamSlice {
+  events: RecordedEvent[]
+  /** the stream's last version, or -1 when the stream does not exist */
+  version: number
+}
+
+export interface ReadAllOptions {
+  /** exclusive: events after this position (0 reads from the start) */
+  after?: number
+  limit?: number
+  eventTypes?: readonly string[]
+  categories?: readonly string[]
+  tenantId?: string
+}
+
+export interface GlobalSlice {
+  events: RecordedEvent[]
+  /**
+   * Every event at or below this position that matches the filter has been returned (now or in
+   * an earlier read): a reader may checkpoint here even when `events` is empty.
+   */
+  scannedTo: number
+}
+
+export interface EventStore {
+  readonly kind: 'postgres' | 'kurrentdb'
+  append(requests: AppendRequest[]): Promise<AppendResult>
+  readStream(streamName: string, options?: ReadStreamOptions): Promise<StreamSlice>
+  readAll(options?: ReadAllOptions): Promise<GlobalSlice>
+  /** highest position a reader can see now (0 for an empty store) */
+  headPosition(): Promise<number>
+  /** called with a position hint whenever new events may be readable; returns the unsubscribe */
+  onAppended(listener: (position: number) => void): () => void
+  close(): Promise<void>
+}
+
+export class WrongExpectedVersion extends Error {
+  readonly streamName: string
+  readonly expected: ExpectedVersion
+  readonly actual: number
+
+  constructor(streamName: string, expected: ExpectedVersion, actual: number) {
+    super(`stream ${streamName}: expected version ${String(expected)}, actual ${actual === -1 ? 'no stream' : actual}`)
+    this.name = 'WrongExpectedVersion'
+    this.streamName = streamName
+    this.expected = expected
+    this.actual = actual
+  }
+}
+
+export class InvalidAppend extends Error {
+  constructor(message: string) {
+    super(message)
+    this.name = 'InvalidAppend'
+  }
+}
+
+export function streamCategory(streamName: string): string {
+  const dash = streamName.indexOf('-')
+  return dash === -1 ? streamName : streamName.slice(0, dash)
+}
+
+export function streamName(category: string, id: string): string {
+  if (category.includes('-')) throw new InvalidAppend(`category "${category}" must not contain "-"`)
+  return `${category}-${id}`
+}

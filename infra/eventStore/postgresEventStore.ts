@@ -1,0 +1,346 @@
+import { sql, type Kysely } from 'kysely'
+import type { SqlDatabase } from '../database/sqlDatabase.ts'
+import type { MigrationSet } from '../database/migrations.ts'
+import {
+  InvalidAppend,
+  WrongExpectedVersion,
+  type AppendRequest,
+  type AppendResult,
+  type EventMetadata,
+  type EventStore,
+  type ExpectedVersion,
+  type GlobalSlice,
+  type ReadAllOptions,
+  type ReadStreamOptions,
+  type RecordedEvent,
+  type StreamSlice,
+} from './eventStore.ts'
+
+/**
+ * The PostgreSQL event store.
+ *
+ * Global positions: a transaction's events get `xid * 2^20 + n`, where xid is the writer's
+ * transaction id (pg_current_xact_id) and n counts the events that transaction has written. Every
+ * transaction that has not finished has an xid at or above the snapshot's xmin, so a reader that
+ * only reads positions below `xmin * 2^20` can never later meet an event below a position it has
+ * already passed, however commits interleave. No lock serializes the writers; a long transaction
+ * only delays readers until it ends (connections set idle_in_transaction_session_timeout).
+ *
+ * An append is one call of the es_append() function: one round trip, atomic over all its streams.
+ */
+export const POSITIONS_PER_TRANSACTION = 1_048_576
+
+const APPEND_FUNCTION = sql`
+create or replace function es_append(p_requests jsonb)
+returns table (o_stream text, o_version bigint, o_position bigint, o_duplicate boolean)
+language plpgsql as $fn$
+declare
+  r jsonb;
+  n int;
+  total int;
+  known int;
+  base bigint;
+  idx int;
+  offs int := 0;
+  expected bigint;
+  new_version bigint;
+  actual bigint;
+  sname text;
+begin
+  select count(*) into total
+    from jsonb_array_elements(p_requests) q, jsonb_array_elements(q->'events') e;
+  select count(*) into known from es_events
+    where event_id in (select (e->>'id')::uuid from jsonb_array_elements(p_requests) q, jsonb_array_elements(q->'events') e);
+  if known > 0 then
+    if known < total then
+      raise exception using errcode = 'MF002', message = 'es_append: some but not all of these event ids are already recorded';
+    end if;
+    return query
+      select ev.stream_name, max(ev.stream_version), max(max(ev.position)) over (), true
+        from es_events ev
+       where ev.event_id in (select (e->>'id')::uuid from jsonb_array_elements(p_requests) q, jsonb_array_elements(q->'events') e)
+       group by ev.stream_name;
+    return;
+  end if;
+
+  base := pg_current_xact_id()::text::bigint * 1048576;
+  idx := coalesce(nullif(current_setting('es.next_index', true), ''), '0')::int;
+  if idx + total > 1048576 then
+    raise exception using errcode = 'MF003', message = 'es_append: more than 1048576 events in one transaction';
+  end if;
+  perform set_config('es.next_index', (idx + total)::text, true);
+
+  for r in select value from jsonb_array_elements(p_requests) loop
+    sname := r->>'stream';
+    n := jsonb_array_length(r->'events');
+    expected := (r->>'expected')::bigint;
+    new_version := null;
+    if expected = -2 then
+      insert into es_streams as s (stream_name, category, version)
+      values (sname, split_part(sname, '-', 1), n - 1)
+      on conflict (stream_name) do update set version = s.version + n
+      returning s.version into new_version;
+    elsif expected = -1 then
+      insert into es_streams (stream_name, category, version)
+      values (sname, split_part(sname, '-', 1), n - 1)
+      on conflict (stream_name) do nothing
+      returning version into new_version;
+    else
+      update es_streams s set version = s.version + n
+       where s.stream_name = sname and (expected = -3 or s.version = expected)
+      returning s.version into new_version;
+    end if;
+    if new_version is null then
+      select s.version into actual from es_streams s where s.stream_name = sname;
+      raise exception using errcode = 'MF001', message = 'es_append: wrong expected version',
+        detail = json_build_object('stream', sname, 'expected', expected, 'actual', coalesce(actual, -1))::text;
+    end if;
+
+    insert into es_events (position, stream_name, category, stream_version, event_id, event_type, data, metadata, tenant_id)
+    select base + idx + offs + e.ord - 1, sname, split_part(sname, '-', 1), new_version - n + e.ord,
+           (e.value->>'id')::uuid, e.value->>'type', e.value->'data', e.value->'metadata',
+           e.value->'metadata'->>'tenantId'
+      from jsonb_array_elements(r->'events') with ordinality as e(value, ord);
+    offs := offs + n;
+
+    o_stream := sname;
+    o_version := new_version;
+    o_position := base + idx + offs - 1;
+    o_duplicate := false;
+    return next;
+  end loop;
+end
+$fn$`
+
+export const eventStoreMigrations: MigrationSet = {
+  '20261122080000_event_store': {
+    async up(db) {
+      await sql`
+        create table es_streams (
+          stream_name text primary key,
+          category text not null,
+          version bigint not null
+        )`.execute(db)
+      await sql`create index es_streams_category on es_streams (category, stream_name)`.execute(db)
+      await sql`
+        create table es_events (
+          position bigint primary key,
+          stream_name text not null,
+          category text not null,
+          stream_version bigint not null,
+          event_id uuid not null,
+          event_type text not null,
+          data jsonb not null,
+          metadata jsonb not null,
+          tenant_id text,
+          recorded_at timestamptz not null default now(),
+          constraint es_events_stream_version_key unique (stream_name, stream_version),
+          constraint es_events_event_id_key unique (event_id)
+        )`.execute(db)
+      await sql`create index es_events_type_position on es_events (event_type, position)`.execute(db)
+      await APPEND_FUNCTION.execute(db)
+    },
+    async down(db) {
+      await sql`drop function if exists es_append(jsonb)`.execute(db)
+      await sql`drop table if exists es_events`.execute(db)
+      await sql`drop table if exists es_streams`.execute(db)
+    },
+  },
+}
+
+const NOTIFY_CHANNEL = 'es_appended'
+
+function encodeExpected(expected: ExpectedVersion): number {
+  if (expected === 'any') return -2
+  if (expected === 'no_stream') return -1
+  if (expected === 'stream_exists') return -3
+  if (!Number.isInteger(expected) || expected < 0) throw new InvalidAppend(`expected version ${expected} is not a version`)
+  return expected
+}
+
+function decodeExpected(code: number): ExpectedVersion {
+  return code === -2 ? 'any' : code === -1 ? 'no_stream' : code === -3 ? 'stream_exists' : code
+}
+
+interface EventRow {
+  position: number
+  stream_name: string
+  stream_version: number
+  event_id: string
+  event_type: string
+  data: unknown
+  metadata: EventMetadata
+  recorded_at: Date
+}
+
+const EVENT_COLUMNS = sql.raw('e.position, e.stream_name, e.stream_version, e.event_id, e.event_type, e.data, e.metadata, e.recorded_at')
+
+function toRecorded(row: EventRow): RecordedEvent {
+  return {
+    id: row.event_id,
+    type: row.event_type,
+    data: row.data,
+    metadata: row.metadata,
+    streamName: row.stream_name,
+    streamVersion: row.stream_version,
+    position: row.position,
+    recordedAt: row.recorded_at instanceof Date ? row.recorded_at : new Date(row.recorded_at),
+  }
+}
+
+interface PgError {
+  code?: string
+  detail?: string
+  constraint?: string
+}
+
+export class PostgresEventStore implements EventStore {
+  readonly kind = 'postgres' as const
+  readonly #database: SqlDatabase
+  readonly #db: Kysely<any>
+  readonly #listeners = new Set<(position: number) => void>()
+  #unlisten: (() => Promise<void>) | undefined
+  #notifyInFlight = false
+  #notifyPending: number | undefined
+
+  private constructor(database: SqlDatabase) {
+    this.#database = database
+    this.#db = database.db
+  }
+
+  /** The schema must be migrated first (eventStoreMigrations). */
+  static async open(database: SqlDatabase): Promise<PostgresEventStore> {
+    const store = new PostgresEventStore(database)
+    store.#unlisten = await database.listen(NOTIFY_CHANNEL, (payload) => store.#wake(Number(payload) || 0))
+    return store
+  }
+
+  async append(requests: AppendRequest[]): Promise<AppendResult> {
+    if (requests.length === 0) throw new InvalidAppend('nothing to append')
+    const seen = new Set<string>()
+    const payload = requests.map((request) => {
+      if (!request.streamName || request.streamName.startsWith('-')) throw new InvalidAppend(`bad stream name "${request.streamName}"`)
+      if (seen.has(request.streamName)) throw new InvalidAppend(`stream ${request.streamName} appears twice in one append`)
+      seen.add(request.streamName)
+      if (request.events.length === 0) throw new InvalidAppend(`no events for stream ${request.streamName}`)
+      return {
+        stream: request.streamName,
+        expected: encodeExpected(request.expectedVersion),
+        events: request.events.map((event) => ({ id: event.id, type: event.type, data: event.data, metadata: event.metadata })),
+      }
+    })
+    const json = JSON.stringify(payload)
+
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const { rows } = await sql<{ o_stream: string; o_version: number; o_position: number; o_duplicate: boolean }>`
+          select * from es_append(${json}::jsonb)`.execute(this.#db)
+        const byName = new Map(rows.map((row) => [row.o_stream, row]))
+        const result: AppendResult = {
+          streams: requests.map((request) => ({ streamName: request.streamName, version: byName.get(request.streamName)?.o_version ?? -1 })),
+          lastPosition: Math.max(...rows.map((row) => row.o_position)),
+          duplicate: rows.some((row) => row.o_duplicate),
+        }
+        if (!result.duplicate) this.#announce(result.lastPosition)
+        return result
+      } catch (error) {
+        const pgError = error as PgError
+        if (pgError.code === 'MF001') {
+          const detail = JSON.parse(pgError.detail ?? '{}') as { stream: string; expected: number; actual: number }
+          throw new WrongExpectedVersion(detail.stream, decodeExpected(detail.expected), detail.actual)
+        }
+        if (pgError.code === 'MF002' || pgError.code === 'MF003') throw new InvalidAppend((error as Error).message)
+        // a concurrent append of the same event ids won the race: the retry sees them and answers as a duplicate
+        if (pgError.code === '23505' && pgError.constraint === 'es_events_event_id_key' && attempt === 1) continue
+        if (pgError.code === '23505' && pgError.constraint === 'es_streams_pkey') {
+          throw new WrongExpectedVersion(requests[0]!.streamName, requests[0]!.expectedVersion, -1)
+        }
+        throw error
+      }
+    }
+  }
+
+  async readStream(streamName: string, options: ReadStreamOptions = {}): Promise<StreamSlice> {
+    const backward = options.direction === 'backward'
+    const limit = options.limit ?? 1_000_000
+    const from = options.fromVersion ?? (backward ? Number.MAX_SAFE_INTEGER : 0)
+    const { rows } = await sql<EventRow & { current_version: number | null }>`
+      select s.version as current_version, ${EVENT_COLUMNS}
+        from (select ${streamName}::text as name) q
+        left join es_streams s on s.stream_name = q.name
+        left join lateral (
+          select * from es_events ev
+           where ev.stream_name = q.name
+             and ${backward ? sql`ev.stream_version <= ${from}` : sql`ev.stream_version >= ${from}`}
+           order by ev.stream_version ${backward ? sql`desc` : sql`asc`}
+           limit ${limit}
+        ) e on true`.execute(this.#db)
+    const version = rows[0]?.current_version ?? -1
+    return { version, events: rows.filter((row) => row.event_id !== null).map(toRecorded) }
+  }
+
+  async readAll(options: ReadAllOptions = {}): Promise<GlobalSlice> {
+    const after = options.after ?? 0
+    const limit = options.limit ?? 1000
+    const filters = [sql`e.position > ${after}`, sql`e.position < h.safe_limit`]
+    if (options.eventTypes) filters.push(sql`e.event_type = any(${[...options.eventTypes]}::text[])`)
+    if (options.categories) filters.push(sql`e.category = any(${[...options.categories]}::text[])`)
+    if (options.tenantId) filters.push(sql`e.tenant_id = ${options.tenantId}`)
+    const { rows } = await sql<EventRow & { safe_limit: number }>`
+      select h.safe_limit, x.*
+        from (select pg_snapshot_xmin(pg_current_snapshot())::text::bigint * ${POSITIONS_PER_TRANSACTION} as safe_limit) h
+        left join lateral (
+          select ${EVENT_COLUMNS} from es_events e
+           where ${sql.join(filters, sql` and `)}
+           order by e.position
+           limit ${limit}
+        ) x on true`.execute(this.#db)
+    const events = rows.filter((row) => row.event_id !== null).map(toRecorded)
+    const safeHead = (rows[0]?.safe_limit ?? 1) - 1
+    const scannedTo = events.length === limit ? events[events.length - 1]!.position : Math.max(after, safeHead)
+    return { events, scannedTo }
+  }
+
+  async headPosition(): Promise<number> {
+    const { rows } = await sql<{ head: number }>`
+      select coalesce(max(position), 0) as head from es_events
+       where position < pg_snapshot_xmin(pg_current_snapshot())::text::bigint * ${POSITIONS_PER_TRANSACTION}`.execute(this.#db)
+    return rows[0]?.head ?? 0
+  }
+
+  onAppended(listener: (position: number) => void): () => void {
+    this.#listeners.add(listener)
+    return () => this.#listeners.delete(listener)
+  }
+
+  async close(): Promise<void> {
+    this.#listeners.clear()
+    await this.#unlisten?.()
+  }
+
+  #wake(position: number): void {
+    for (const listener of this.#listeners) listener(position)
+  }
+
+  /**
+   * Wake this process's readers at once, and other processes through NOTIFY. NOTIFY is sent
+   * outside the writer's transaction (it takes a cluster-wide lock at commit) and coalesced: while
+   * one is in flight, later appends only raise the position the next one will carry.
+   */
+  #announce(position: number): void {
+    this.#wake(position)
+    if (this.#database.engine !== 'postgres') return
+    this.#notifyPending = Math.max(this.#notifyPending ?? 0, position)
+    if (this.#notifyInFlight) return
+    this.#notifyInFlight = true
+    const send = async (): Promise<void> => {
+      while (this.#notifyPending !== undefined) {
+        const next = this.#notifyPending
+        this.#notifyPending = undefined
+        await this.#database.notify(NOTIFY_CHANNEL, String(next)).catch(() => undefined)
+      }
+      this.#notifyInFlight = false
+    }
+    void send()
+  }
+}
