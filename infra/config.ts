@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import path from 'node:path'
+import { isSupportedCountry } from 'libphonenumber-js/min'
 
 /**
  * Configuration comes from environment variables, each with a documented default, and is
@@ -28,6 +29,8 @@ export interface Config {
   }
   /** IANA zone for new tenants that do not choose one */
   defaultTimezone: string
+  /** ISO 3166 country whose local phone numbers (0712…) new tenants read */
+  defaultCountry: string
   /** run the projectors in this process */
   runProjections: boolean
   /** longest a query may wait for `min_position` before answering */
@@ -108,6 +111,9 @@ export function loadConfig(env: Env = process.env): Config {
   const defaultTimezone = env.DEFAULT_TIMEZONE?.trim() || 'Africa/Dar_es_Salaam'
   if (!isValidTimeZone(defaultTimezone)) throw new ConfigError(`DEFAULT_TIMEZONE "${defaultTimezone}" is not an IANA time zone`)
 
+  const defaultCountry = (env.DEFAULT_COUNTRY?.trim() || 'TZ').toUpperCase()
+  if (!isSupportedCountry(defaultCountry)) throw new ConfigError(`DEFAULT_COUNTRY "${defaultCountry}" is not a supported ISO 3166 country code`)
+
   const givenSecret = env.JWT_SECRET?.trim()
   if (givenSecret !== undefined && givenSecret !== '' && givenSecret.length < 32) {
     throw new ConfigError('JWT_SECRET must be at least 32 characters')
@@ -128,6 +134,7 @@ export function loadConfig(env: Env = process.env): Config {
       refreshTtlSeconds: duration(env, 'JWT_REFRESH_TTL', 7 * 86400),
     },
     defaultTimezone,
+    defaultCountry,
     runProjections: boolean(env, 'RUN_PROJECTIONS', true),
     readYourWritesTimeoutMs: integer(env, 'READ_YOUR_WRITES_TIMEOUT_MS', 5000, 0, 60000),
     databasePoolSize: integer(env, 'DATABASE_POOL_SIZE', 10, 2, 200),

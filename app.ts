@@ -1,0 +1,108 @@
+import path from 'node:path'
+import { randomUUID } from 'node:crypto'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyPluginAsync } from 'fastify'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import { pino, type Logger } from 'pino'
+import type { CountryCode } from 'libphonenumber-js/min'
+import { authRoutes } from './commands/users/authRoutes.ts'
+import { contactRoutes } from './commands/contacts/contactRoutes.ts'
+import { credentialMigrations } from './infra/auth/credentialStore.ts'
+import { systemClock, type Clock } from './infra/clock.ts'
+import type { Config } from './infra/config.ts'
+import { mergeMigrations, migrateToLatest } from './infra/database/migrations.ts'
+import { openSqlDatabase, type SqlDatabase } from './infra/database/sqlDatabase.ts'
+import type { EventStore } from './infra/eventStore/eventStore.ts'
+import { eventStoreMigrations, PostgresEventStore } from './infra/eventStore/postgresEventStore.ts'
+import { authentication } from './infra/http/authentication.ts'
+import { errorHandling } from './infra/http/errorHandler.ts'
+import { validatorCompiler } from './infra/http/validation.ts'
+import { checkpointMigrations } from './projections/engine/checkpoints.ts'
+import { ProjectionEngine } from './projections/engine/projectionEngine.ts'
+
+/**
+ * The composition root. `openServices` connects the adapters (database, event store, projector
+ * engine); `appPlugin` registers external plugins, then our decorators, then the routes;
+ * `buildApp` wraps both in a Fastify instance. server.ts listens; tests call buildApp and inject.
+ */
+export interface Services {
+  config: Config
+  clock: Clock
+  logger: Logger
+  database: SqlDatabase
+  store: EventStore
+  engine: ProjectionEngine
+  close(): Promise<void>
+}
+
+export const schemaMigrations = mergeMigrations(eventStoreMigrations, credentialMigrations, checkpointMigrations)
+
+export function createLogger(config: Config): Logger {
+  return pino({ level: config.logLevel, redact: ['req.headers.authorization', '*.password', '*.refresh', '*.access'] })
+}
+
+export async function openServices(config: Config, options: { clock?: Clock; logger?: Logger } = {}): Promise<Services> {
+  const logger = options.logger ?? createLogger(config)
+  const clock = options.clock ?? systemClock
+  const database = await openSqlDatabase({
+    databaseUrl: config.databaseUrl,
+    dataDir: config.dataDir.startsWith('memory://') ? config.dataDir : path.join(config.dataDir, 'pglite'),
+    poolSize: config.databasePoolSize,
+  })
+  try {
+    await migrateToLatest(database.db, schemaMigrations)
+    const store = await PostgresEventStore.open(database)
+    const engine = new ProjectionEngine({ db: database.db, store, logger: logger.child({ component: 'projections' }) })
+    await engine.prepare()
+    if (config.runProjections) engine.start()
+    return {
+      config,
+      clock,
+      logger,
+      database,
+      store,
+      engine,
+      async close() {
+        await engine.stop()
+        await store.close()
+        await database.close()
+      },
+    }
+  } catch (error) {
+    await database.close().catch(() => undefined)
+    throw error
+  }
+}
+
+export const appPlugin: FastifyPluginAsync<{ services: Services }> = async (app, { services }) => {
+  const { config, clock, store, database } = services
+  const defaultCountry = config.defaultCountry as CountryCode
+
+  // external plugins, then our decorators
+  app.setValidatorCompiler(validatorCompiler)
+  await app.register(errorHandling)
+  await app.register(authentication, {
+    secret: config.jwt.secret,
+    accessTtlSeconds: config.jwt.accessTtlSeconds,
+    refreshTtlSeconds: config.jwt.refreshTtlSeconds,
+  })
+
+  // routes
+  app.get('/health', async () => ({ status: 'ok' }))
+  await app.register(authRoutes, { store, db: database.db, clock, defaultTimezone: config.defaultTimezone, defaultCountry })
+  await app.register(contactRoutes, { store, clock, defaultCountry })
+}
+
+export async function buildApp(services: Services): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: services.logger as FastifyBaseLogger,
+    genReqId: (request) => {
+      const given = request.headers['x-request-id']
+      return typeof given === 'string' && /^[\w.:-]{1,100}$/.test(given) ? given : randomUUID()
+    },
+    requestIdHeader: false,
+    routerOptions: { ignoreTrailingSlash: true },
+    bodyLimit: 20 * 1024 * 1024,
+  }).withTypeProvider<TypeBoxTypeProvider>()
+  await app.register(appPlugin, { services })
+  return app
+}

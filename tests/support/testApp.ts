@@ -1,0 +1,78 @@
+import type { FastifyInstance, InjectOptions } from 'fastify'
+import { buildApp, openServices, type Services } from '../../app.ts'
+import { ManualClock, type Clock } from '../../infra/clock.ts'
+import { loadConfig } from '../../infra/config.ts'
+import { createTestDatabase, type TestDatabase } from './testDatabase.ts'
+
+export interface TestApp {
+  app: FastifyInstance
+  services: Services
+  database: TestDatabase
+  clock: Clock
+}
+
+interface Teardown {
+  teardown(fn: () => Promise<void> | void): void
+}
+
+export const TEST_JWT_SECRET = 'test-secret-that-is-long-enough-for-hs256-signing'
+
+/** The whole service against a fresh PostgreSQL database of its own, closed when the test ends. */
+export async function startTestApp(
+  t: Teardown,
+  options: { clock?: Clock; label?: string; env?: Record<string, string> } = {},
+): Promise<TestApp> {
+  const database = await createTestDatabase(options.label ?? 'app')
+  const clock = options.clock ?? new ManualClock('2026-03-10T09:00:00Z')
+  const config = loadConfig({ DATABASE_URL: database.url, JWT_SECRET: TEST_JWT_SECRET, LOG_LEVEL: 'silent', ...options.env })
+  const services = await openServices(config, { clock })
+  const app = await buildApp(services)
+  t.teardown(async () => {
+    await app.close()
+    await services.close()
+    await database.drop()
+  })
+  return { app, services, database, clock }
+}
+
+export interface Session {
+  access: string
+  refresh: string
+  userId: string
+  tenantId: string
+  headers: { authorization: string }
+}
+
+let userCounter = 0
+
+export async function registerUser(
+  app: FastifyInstance,
+  overrides: Partial<{ email: string; password: string; first_name: string; last_name: string; tenant_name: string; timezone: string }> = {},
+): Promise<Session> {
+  userCounter++
+  const response = await app.inject({
+    method: 'POST',
+    url: '/api/auth/register/',
+    payload: {
+      email: `user${userCounter}-${Date.now()}@example.com`,
+      password: 'correct horse battery',
+      first_name: 'David',
+      last_name: 'Ochieng',
+      ...overrides,
+    },
+  })
+  if (response.statusCode !== 201) throw new Error(`registration failed: ${response.statusCode} ${response.body}`)
+  const { data } = response.json()
+  return {
+    access: data.access,
+    refresh: data.refresh,
+    userId: data.user.id,
+    tenantId: data.user.tenant_id,
+    headers: { authorization: `Bearer ${data.access}` },
+  }
+}
+
+/** inject with the session's bearer token */
+export function as(session: Session, options: InjectOptions): InjectOptions {
+  return { ...options, headers: { ...session.headers, ...(options.headers ?? {}) } }
+}
