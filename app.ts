@@ -18,6 +18,10 @@ import { errorHandling } from './infra/http/errorHandler.ts'
 import { validatorCompiler } from './infra/http/validation.ts'
 import { checkpointMigrations } from './projections/engine/checkpoints.ts'
 import { ProjectionEngine } from './projections/engine/projectionEngine.ts'
+import { readModel } from './projections/engine/projection.ts'
+import { contactDirectory, eligibleRecipients } from './projections/contactDirectory.ts'
+import { campaignOutcomeCounts, messageHistory } from './projections/messageHistory.ts'
+import type { CampaignOutcomes, RecipientDirectory } from './commands/campaigns/campaignPorts.ts'
 
 /**
  * The composition root. `openServices` connects the adapters (database, event store, projector
@@ -31,8 +35,14 @@ export interface Services {
   database: SqlDatabase
   store: EventStore
   engine: ProjectionEngine
+  /** read-side answers the write side asks for (ports declared in commands/) */
+  recipientDirectory: RecipientDirectory
+  campaignOutcomes: CampaignOutcomes
   close(): Promise<void>
 }
+
+/** Every projection and reactor the engine runs, in one place. */
+export const projections = [contactDirectory, messageHistory]
 
 export const schemaMigrations = mergeMigrations(eventStoreMigrations, credentialMigrations, checkpointMigrations)
 
@@ -52,7 +62,25 @@ export async function openServices(config: Config, options: { clock?: Clock; log
     await migrateToLatest(database.db, schemaMigrations)
     const store = await PostgresEventStore.open(database)
     const engine = new ProjectionEngine({ db: database.db, store, logger: logger.child({ component: 'projections' }) })
+    engine.register(...projections)
     await engine.prepare()
+
+    /** Waits until a read model has seen every event appended before this call (bounded). */
+    const caughtUp = async (name: string): Promise<void> => {
+      await engine.waitFor(name, await store.headPosition(), config.readYourWritesTimeoutMs)
+    }
+    const recipientDirectory: RecipientDirectory = {
+      async eligibleRecipients(tenantId, contactIds) {
+        await caughtUp(contactDirectory.name)
+        return eligibleRecipients(readModel(database.db, contactDirectory), tenantId, contactIds)
+      },
+    }
+    const campaignOutcomes: CampaignOutcomes = {
+      async countsFor(tenantId, campaignId) {
+        await caughtUp(messageHistory.name)
+        return campaignOutcomeCounts(readModel(database.db, messageHistory), tenantId, campaignId)
+      },
+    }
     if (config.runProjections) engine.start()
     return {
       config,
@@ -61,6 +89,8 @@ export async function openServices(config: Config, options: { clock?: Clock; log
       database,
       store,
       engine,
+      recipientDirectory,
+      campaignOutcomes,
       async close() {
         await engine.stop()
         await store.close()

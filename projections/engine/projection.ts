@@ -37,3 +37,8 @@ export interface Reactor {
 export type Subscriber = Projection | Reactor
 
 export const projectionSchema = (name: string, version: number): string => `proj_${name}_v${version}`
+
+/** A Kysely handle whose unqualified table names are the projection's current tables. */
+export function readModel<Tables>(db: Kysely<any>, projection: { name: string; version: number }): Kysely<Tables> {
+  return db.withSchema(projectionSchema(projection.name, projection.version)) as Kysely<Tables>
+}

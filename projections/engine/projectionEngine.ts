@@ -74,6 +74,8 @@ class SubscriberRunner {
         if (this.subscriber.kind === 'projection') {
           const schema = projectionSchema(name, version)
           await sql`create schema if not exists ${sql.id(schema)}`.execute(trx)
+          // unqualified names in createTables land in the projection's schema
+          await sql`select set_config('search_path', ${`${schema}, public`}, true)`.execute(trx)
           await this.subscriber.createTables(trx, schema)
         }
         await trx.insertInto('projection_checkpoints').values({ name, version, position: start, status: 'catching_up', last_error: null }).execute()

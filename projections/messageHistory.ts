@@ -1,0 +1,187 @@
+import { sql, type Kysely, type Selectable, type Transaction } from 'kysely'
+import type { CampaignOutcomeCounts } from '../commands/campaigns/campaignPorts.ts'
+import type { MessageEvent, MessageStatus } from '../commands/messages/messageEvents.ts'
+import type { RecordedEvent } from '../infra/eventStore/eventStore.ts'
+import type { Projection } from './engine/projection.ts'
+import { addToCounters, CounterBatch, narrow, upsertRows } from './engine/rowWrites.ts'
+
+/**
+ * message_history: one row per message with its current status and timestamps, and the outcome
+ * counts of every campaign (sent, delivered, read, failed).
+ */
+export interface MessagesTable {
+  message_id: string
+  tenant_id: string
+  direction: 'outbound' | 'inbound'
+  conversation_id: string | null
+  campaign_id: string | null
+  contact_id: string
+  content: string
+  channel: string
+  status: MessageStatus
+  provider_message_id: string | null
+  failure_reason: string | null
+  created_at: Date | string
+  updated_at: Date | string
+  sent_at: Date | string | null
+  delivered_at: Date | string | null
+  read_at: Date | string | null
+  failed_at: Date | string | null
+  /** global position of the message's first event: a stable order for listing */
+  position: number
+}
+
+export interface CampaignDeliveryTable {
+  campaign_id: string
+  tenant_id: string
+  sent: number
+  delivered: number
+  read: number
+  failed: number
+}
+
+export interface MessageHistoryTables {
+  messages: MessagesTable
+  campaign_delivery: CampaignDeliveryTable
+}
+
+export type MessageRow = Selectable<MessagesTable>
+
+const eventTypes = ['outboundMessageQueued', 'inboundMessageReceived', 'messageSent', 'messageDelivered', 'messageRead', 'messageFailed'] as const satisfies readonly MessageEvent['type'][]
+
+function apply(row: MessageRow | undefined, event: MessageEvent, position: number): MessageRow | undefined {
+  const { data } = event
+  switch (event.type) {
+    case 'outboundMessageQueued':
+    case 'inboundMessageReceived': {
+      const inbound = event.type === 'inboundMessageReceived'
+      return {
+        message_id: data.messageId,
+        tenant_id: data.tenantId,
+        direction: inbound ? 'inbound' : 'outbound',
+        conversation_id: data.conversationId,
+        campaign_id: data.campaignId,
+        contact_id: event.data.contactId,
+        content: event.data.content,
+        channel: event.data.channel,
+        status: inbound ? 'received' : 'queued',
+        provider_message_id: null,
+        failure_reason: null,
+        created_at: data.at,
+        updated_at: data.at,
+        sent_at: null,
+        delivered_at: null,
+        read_at: null,
+        failed_at: null,
+        position,
+      }
+    }
+    case 'messageSent':
+      return row && { ...row, status: 'sent', sent_at: data.at, updated_at: data.at, provider_message_id: event.data.providerMessageId ?? row.provider_message_id }
+    case 'messageDelivered':
+      return row && { ...row, status: 'delivered', delivered_at: data.at, updated_at: data.at }
+    case 'messageRead':
+      return row && { ...row, status: 'read', read_at: data.at, updated_at: data.at }
+    case 'messageFailed':
+      return row && { ...row, status: 'failed', failed_at: data.at, failure_reason: event.data.reason, updated_at: data.at }
+  }
+}
+
+const campaignCounter: Partial<Record<MessageEvent['type'], keyof CampaignOutcomeCounts>> = {
+  outboundMessageQueued: 'sent',
+  messageDelivered: 'delivered',
+  messageRead: 'read',
+  messageFailed: 'failed',
+}
+
+async function handle(events: readonly RecordedEvent[], trx: Transaction<any>): Promise<void> {
+  const db = trx as Transaction<MessageHistoryTables>
+  const typed = events.map((event) => narrow<MessageEvent>(event))
+  const ids = [...new Set(typed.map((event) => event.data.messageId))]
+  const existing = await db.selectFrom('messages').selectAll().where(sql<boolean>`message_id = any(${ids}::uuid[])`).execute()
+  const rows = new Map<string, MessageRow>(existing.map((row) => [row.message_id, row]))
+  const counters = new CounterBatch({ sent: 0, delivered: 0, read: 0, failed: 0 })
+  for (const event of typed) {
+    const next = apply(rows.get(event.data.messageId), event, event.position)
+    if (next) rows.set(next.message_id, next)
+    const counter = campaignCounter[event.type]
+    if (counter && event.data.campaignId) counters.add({ campaign_id: event.data.campaignId, tenant_id: event.data.tenantId }, { [counter]: 1 })
+  }
+  await upsertRows(trx, 'messages', ['message_id'], ids.flatMap((id) => rows.get(id) ?? []))
+  await addToCounters(trx, 'campaign_delivery', ['campaign_id'], counters.rows())
+}
+
+export const messageHistory: Projection = {
+  kind: 'projection',
+  name: 'message_history',
+  version: 1,
+  eventTypes,
+  async createTables(db) {
+    await db.schema
+      .createTable('messages')
+      .addColumn('message_id', 'uuid', (c) => c.primaryKey())
+      .addColumn('tenant_id', 'uuid', (c) => c.notNull())
+      .addColumn('direction', 'text', (c) => c.notNull())
+      .addColumn('conversation_id', 'uuid')
+      .addColumn('campaign_id', 'uuid')
+      .addColumn('contact_id', 'uuid', (c) => c.notNull())
+      .addColumn('content', 'text', (c) => c.notNull())
+      .addColumn('channel', 'text', (c) => c.notNull())
+      .addColumn('status', 'text', (c) => c.notNull())
+      .addColumn('provider_message_id', 'text')
+      .addColumn('failure_reason', 'text')
+      .addColumn('created_at', 'timestamptz', (c) => c.notNull())
+      .addColumn('updated_at', 'timestamptz', (c) => c.notNull())
+      .addColumn('sent_at', 'timestamptz')
+      .addColumn('delivered_at', 'timestamptz')
+      .addColumn('read_at', 'timestamptz')
+      .addColumn('failed_at', 'timestamptz')
+      .addColumn('position', 'bigint', (c) => c.notNull())
+      .execute()
+    await db.schema.createIndex('messages_by_tenant').on('messages').columns(['tenant_id', 'position']).execute()
+    await db.schema.createIndex('messages_by_conversation').on('messages').columns(['conversation_id', 'position']).execute()
+    await db.schema.createIndex('messages_by_campaign').on('messages').columns(['campaign_id', 'position']).execute()
+    await db.schema
+      .createTable('campaign_delivery')
+      .addColumn('campaign_id', 'uuid', (c) => c.primaryKey())
+      .addColumn('tenant_id', 'uuid', (c) => c.notNull())
+      .addColumn('sent', 'integer', (c) => c.notNull())
+      .addColumn('delivered', 'integer', (c) => c.notNull())
+      .addColumn('read', 'integer', (c) => c.notNull())
+      .addColumn('failed', 'integer', (c) => c.notNull())
+      .execute()
+  },
+  handle,
+}
+
+export async function campaignOutcomeCounts(db: Kysely<MessageHistoryTables>, tenantId: string, campaignId: string): Promise<CampaignOutcomeCounts> {
+  const row = await db
+    .selectFrom('campaign_delivery')
+    .select(['sent', 'delivered', 'read', 'failed'])
+    .where('campaign_id', '=', campaignId)
+    .where('tenant_id', '=', tenantId)
+    .executeTakeFirst()
+  return row ?? { sent: 0, delivered: 0, read: 0, failed: 0 }
+}
+
+export interface MessageFilter {
+  tenantId: string
+  conversationId?: string
+  campaignId?: string
+  direction?: 'outbound' | 'inbound'
+  status?: MessageStatus
+}
+
+/** A page of messages, oldest first, with the total count for the filter. */
+export async function listMessages(db: Kysely<MessageHistoryTables>, filter: MessageFilter, page: number, pageSize: number): Promise<{ rows: MessageRow[]; count: number }> {
+  let query = db.selectFrom('messages').where('tenant_id', '=', filter.tenantId)
+  if (filter.conversationId) query = query.where('conversation_id', '=', filter.conversationId)
+  if (filter.campaignId) query = query.where('campaign_id', '=', filter.campaignId)
+  if (filter.direction) query = query.where('direction', '=', filter.direction)
+  if (filter.status) query = query.where('status', '=', filter.status)
+  const [rows, total] = await Promise.all([
+    query.selectAll().orderBy('position').limit(pageSize).offset((page - 1) * pageSize).execute(),
+    query.select((eb) => eb.fn.countAll<number>().as('count')).executeTakeFirstOrThrow(),
+  ])
+  return { rows, count: Number(total.count) }
+}
