@@ -1,11 +1,15 @@
 import path from 'node:path'
 import { randomUUID } from 'node:crypto'
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyPluginAsync } from 'fastify'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { pino, type Logger } from 'pino'
 import type { CountryCode } from 'libphonenumber-js/min'
 import { authRoutes } from './commands/users/authRoutes.ts'
 import { contactRoutes } from './commands/contacts/contactRoutes.ts'
+import { templateRoutes } from './commands/templates/templateRoutes.ts'
+import { conversationRoutes } from './commands/conversations/conversationRoutes.ts'
+import { messageRoutes } from './commands/messages/messageRoutes.ts'
 import { credentialMigrations } from './infra/auth/credentialStore.ts'
 import { systemClock, type Clock } from './infra/clock.ts'
 import type { Config } from './infra/config.ts'
@@ -22,6 +26,14 @@ import { readModel } from './projections/engine/projection.ts'
 import { contactDirectory, eligibleRecipients } from './projections/contactDirectory.ts'
 import { campaignOutcomeCounts, messageHistory } from './projections/messageHistory.ts'
 import type { CampaignOutcomes, RecipientDirectory } from './commands/campaigns/campaignPorts.ts'
+import { campaignRoutes } from './commands/campaigns/campaignRoutes.ts'
+import { campaignFanOut } from './commands/campaigns/campaignFanOut.ts'
+import { activityFeed } from './projections/activityFeed.ts'
+import { activityStatistics } from './projections/activityStatistics.ts'
+import { performanceOverview } from './projections/performanceOverview.ts'
+import { activityRoutes } from './queries/activityRoutes.ts'
+import { performanceRoutes } from './queries/performanceRoutes.ts'
+import { messageListRoutes } from './queries/messageListRoutes.ts'
 
 /**
  * The composition root. `openServices` connects the adapters (database, event store, projector
@@ -42,7 +54,7 @@ export interface Services {
 }
 
 /** Every projection and reactor the engine runs, in one place. */
-export const projections = [contactDirectory, messageHistory]
+export const projections = [contactDirectory, messageHistory, activityFeed, activityStatistics, performanceOverview]
 
 export const schemaMigrations = mergeMigrations(eventStoreMigrations, credentialMigrations, checkpointMigrations)
 
@@ -62,7 +74,7 @@ export async function openServices(config: Config, options: { clock?: Clock; log
     await migrateToLatest(database.db, schemaMigrations)
     const store = await PostgresEventStore.open(database)
     const engine = new ProjectionEngine({ db: database.db, store, logger: logger.child({ component: 'projections' }) })
-    engine.register(...projections)
+    engine.register(...projections, campaignFanOut(store, clock))
     await engine.prepare()
 
     /** Waits until a read model has seen every event appended before this call (bounded). */
@@ -103,7 +115,7 @@ export async function openServices(config: Config, options: { clock?: Clock; log
   }
 }
 
-export const appPlugin: FastifyPluginAsync<{ services: Services }> = async (app, { services }) => {
+export const appPlugin = fp<{ services: Services }>(async (app, { services }) => {
   const { config, clock, store, database } = services
   const defaultCountry = config.defaultCountry as CountryCode
 
@@ -120,7 +132,16 @@ export const appPlugin: FastifyPluginAsync<{ services: Services }> = async (app,
   app.get('/health', async () => ({ status: 'ok' }))
   await app.register(authRoutes, { store, db: database.db, clock, defaultTimezone: config.defaultTimezone, defaultCountry })
   await app.register(contactRoutes, { store, clock, defaultCountry })
-}
+  await app.register(templateRoutes, { store, clock })
+  await app.register(conversationRoutes, { store, clock })
+  await app.register(messageRoutes, { store, clock })
+  await app.register(campaignRoutes, { store, clock, recipients: services.recipientDirectory, outcomes: services.campaignOutcomes })
+
+  const queryOptions = { db: database.db, engine: services.engine, clock, readYourWritesTimeoutMs: config.readYourWritesTimeoutMs }
+  await app.register(activityRoutes, queryOptions)
+  await app.register(performanceRoutes, queryOptions)
+  await app.register(messageListRoutes, queryOptions)
+}, { name: 'mifumo' })
 
 export async function buildApp(services: Services): Promise<FastifyInstance> {
   const app = Fastify({

@@ -96,7 +96,11 @@ export interface EventStore {
   append(requests: AppendRequest[]): Promise<AppendResult>
   readStream(streamName: string, options?: ReadStreamOptions): Promise<StreamSlice>
   readAll(options?: ReadAllOptions): Promise<GlobalSlice>
-  /** highest position a reader can see now (0 for an empty store) */
+  /**
+   * Position of the last committed event (0 for an empty store). A reader may not see it yet
+   * (on PostgreSQL, until older writers' transactions end); a reader that has reached it has seen
+   * everything committed before this call.
+   */
   headPosition(): Promise<number>
   /** called with a position hint whenever new events may be readable; returns the unsubscribe */
   onAppended(listener: (position: number) => void): () => void

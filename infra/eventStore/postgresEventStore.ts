@@ -45,6 +45,7 @@ declare
   expected bigint;
   new_version bigint;
   actual bigint;
+  prior bigint;
   sname text;
 begin
   select count(*) into total
@@ -91,9 +92,25 @@ begin
       returning s.version into new_version;
     end if;
     if new_version is null then
+      -- an identical append that committed while this one waited for the stream is not a conflict:
+      -- retried, this call finds every id recorded and answers as a duplicate
+      select count(*) into known from es_events
+        where event_id in (select (e->>'id')::uuid from jsonb_array_elements(p_requests) q, jsonb_array_elements(q->'events') e);
+      if known = total then
+        raise exception using errcode = 'MF004', message = 'es_append: the same events were appended concurrently; retry';
+      end if;
       select s.version into actual from es_streams s where s.stream_name = sname;
       raise exception using errcode = 'MF001', message = 'es_append: wrong expected version',
         detail = json_build_object('stream', sname, 'expected', expected, 'actual', coalesce(actual, -1))::text;
+    end if;
+    -- This transaction's positions were fixed (by its xid) before it got the stream's row lock. When
+    -- the lock came from a transaction with a later xid ('any', 'stream_exists', or a multi-stream
+    -- append that waited), the stream's last event has a higher position than the ones about to be
+    -- written: the stream would reach global-log readers out of version order. Retry with a new xid.
+    select ev.position into prior from es_events ev
+     where ev.stream_name = sname order by ev.stream_version desc limit 1;
+    if prior >= base + idx + offs then
+      raise exception using errcode = 'MF004', message = 'es_append: a later transaction appended to ' || sname || ' first; retry';
     end if;
 
     insert into es_events (position, stream_name, category, stream_version, event_id, event_type, data, metadata, tenant_id)
@@ -146,9 +163,22 @@ export const eventStoreMigrations: MigrationSet = {
       await sql`drop table if exists es_streams`.execute(db)
     },
   },
+  // es_append retries a concurrent identical append as a duplicate, and keeps each stream's
+  // positions in version order (MF004); databases migrated before get the new function body
+  '20261122083000_event_store_append_order': {
+    async up(db) {
+      await APPEND_FUNCTION.execute(db)
+    },
+    async down() {
+      // the previous body had the two faults this one fixes: keep the fixed one
+    },
+  },
 }
 
 const NOTIFY_CHANNEL = 'es_appended'
+
+/** bound on the retries of an append that es_append asks to retry (MF004) */
+const MAX_APPEND_ATTEMPTS = 50
 
 function encodeExpected(expected: ExpectedVersion): number {
   if (expected === 'any') return -2
@@ -231,6 +261,7 @@ export class PostgresEventStore implements EventStore {
     })
     const json = JSON.stringify(payload)
 
+    let idRaceRetried = false
     for (let attempt = 1; ; attempt++) {
       try {
         const { rows } = await sql<{ o_stream: string; o_version: number; o_position: number; o_duplicate: boolean }>`
@@ -250,8 +281,14 @@ export class PostgresEventStore implements EventStore {
           throw new WrongExpectedVersion(detail.stream, decodeExpected(detail.expected), detail.actual)
         }
         if (pgError.code === 'MF002' || pgError.code === 'MF003') throw new InvalidAppend((error as Error).message)
+        // lost a race that a new transaction resolves (see es_append): a duplicate, or a stream whose
+        // lock came from a later transaction; the retry has a new xid, above every committed one
+        if (pgError.code === 'MF004' && attempt < MAX_APPEND_ATTEMPTS) continue
         // a concurrent append of the same event ids won the race: the retry sees them and answers as a duplicate
-        if (pgError.code === '23505' && pgError.constraint === 'es_events_event_id_key' && attempt === 1) continue
+        if (pgError.code === '23505' && pgError.constraint === 'es_events_event_id_key' && !idRaceRetried) {
+          idRaceRetried = true
+          continue
+        }
         if (pgError.code === '23505' && pgError.constraint === 'es_streams_pkey') {
           throw new WrongExpectedVersion(requests[0]!.streamName, requests[0]!.expectedVersion, -1)
         }

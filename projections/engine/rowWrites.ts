@@ -42,13 +42,14 @@ export async function upsertRows(trx: Transaction<any>, table: string, key: read
 }
 
 /**
- * Adds counts: inserts each row, or adds its counter columns to the row with the same key. The
- * engine hands every event to a committed batch exactly once, so adding is safe.
+ * Adds counts: inserts each row, or adds its numeric columns to the row with the same key (other
+ * non-key columns keep the stored value). The engine hands every event to a committed batch
+ * exactly once, so adding is safe.
  */
 export async function addToCounters(trx: Transaction<any>, table: string, key: readonly string[], rows: readonly Record<string, unknown>[]): Promise<void> {
   if (rows.length === 0) return
   const columns = Object.keys(rows[0]!)
-  const counters = columns.filter((column) => !key.includes(column))
+  const counters = columns.filter((column) => !key.includes(column) && typeof rows[0]![column] === 'number')
   for (const chunk of chunks(rows, columns.length)) {
     await trx
       .insertInto(table)

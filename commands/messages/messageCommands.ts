@@ -1,0 +1,154 @@
+import { NotFound, invalidStatus } from '../../infra/errors.ts'
+import { streamName, WrongExpectedVersion, type EventStore } from '../../infra/eventStore/eventStore.ts'
+import { deterministicId, newId } from '../../infra/ids.ts'
+import type { CommandContext } from '../commandContext.ts'
+import { executeCommand, loadAggregate, toNewEvents } from '../commandExecution.ts'
+import { loadContactSnapshot } from '../conversations/contactSnapshot.ts'
+import { loadTenantConversation } from '../conversations/conversationCommands.ts'
+import { fold } from '../decider.ts'
+import { messageDecider, type ChannelName, type ExistingMessage, type MessageCommand, type MessageState, type StatusReport } from './messageDecider.ts'
+import type { MessageEvent } from './messageEvents.ts'
+
+export const messageStream = (messageId: string): string => streamName('message', messageId)
+
+export interface MessageOutcome {
+  message: ExistingMessage
+  position: number
+}
+
+export interface ConversationMessageInput {
+  conversationId: string
+  content: string
+  /** a fresh id unless the caller has one (a provider's webhook retried: the same message) */
+  messageId?: string
+}
+
+function messageOf(state: MessageState): ExistingMessage {
+  if (state.status === 'absent') throw new Error('message state is absent after a command that creates it')
+  return state
+}
+
+/**
+ * Appends the first event of a new message stream. A message id that is already taken is a
+ * redelivery when that stream holds the same kind of message of the same tenant (answered with
+ * the message as recorded), and a refusal otherwise.
+ */
+async function createMessage(store: EventStore, context: CommandContext, messageId: string, command: MessageCommand): Promise<MessageOutcome & { created: boolean }> {
+  const events = messageDecider.decide(command, messageDecider.initialState)
+  try {
+    const result = await store.append([{ streamName: messageStream(messageId), expectedVersion: 'no_stream', events: toNewEvents(events, context) }])
+    return { message: messageOf(fold(messageDecider.evolve, messageDecider.initialState, events)), position: result.lastPosition, created: true }
+  } catch (error) {
+    if (!(error instanceof WrongExpectedVersion)) throw error
+    const existing = await loadAggregate(store, messageStream(messageId), messageDecider)
+    const wanted = command.type === 'receiveInbound' ? 'inbound' : 'outbound'
+    if (existing.state.status === 'absent' || existing.state.tenantId !== context.tenantId || existing.state.direction !== wanted) {
+      throw invalidStatus('Message already exists', existing.state.status, ['absent'])
+    }
+    return { message: existing.state, position: existing.lastPosition, created: false }
+  }
+}
+
+/** Sends a message to the conversation's contact: refused when the contact opted out or was deleted. */
+export async function queueOutboundMessage(store: EventStore, context: CommandContext, input: ConversationMessageInput): Promise<MessageOutcome & { created: boolean }> {
+  const { state: conversation } = await loadTenantConversation(store, context.tenantId, input.conversationId)
+  const contact = await loadContactSnapshot(store, context.tenantId, conversation.contactId)
+  const messageId = input.messageId ?? newId()
+  return createMessage(store, context, messageId, {
+    type: 'queueOutbound',
+    refs: { messageId, tenantId: context.tenantId, conversationId: conversation.conversationId, campaignId: null },
+    recipient: { contactId: contact.contactId, to: contact.phone, optedOut: contact.optedOut, deleted: contact.deleted },
+    channel: conversation.channel,
+    content: input.content,
+    sentBy: context.actor,
+    now: context.now,
+  })
+}
+
+/**
+ * Records a reply from the conversation's contact, with the contact's current name and the
+ * conversation's subject (what the activity feed shows). A reply is a fact: it is recorded even
+ * when the contact opted out or was deleted since.
+ */
+export async function receiveInboundMessage(
+  store: EventStore,
+  context: CommandContext,
+  input: ConversationMessageInput & { from?: string | null },
+): Promise<MessageOutcome & { created: boolean }> {
+  const { state: conversation } = await loadTenantConversation(store, context.tenantId, input.conversationId)
+  const contact = await loadContactSnapshot(store, context.tenantId, conversation.contactId)
+  const messageId = input.messageId ?? newId()
+  return createMessage(store, context, messageId, {
+    type: 'receiveInbound',
+    refs: { messageId, tenantId: context.tenantId, conversationId: conversation.conversationId, campaignId: null },
+    sender: { contactId: contact.contactId, name: contact.name, from: input.from !== undefined ? input.from : contact.phone },
+    conversationSubject: conversation.subject,
+    channel: conversation.channel,
+    content: input.content,
+    now: context.now,
+  })
+}
+
+/** A delivery report (or an operator) moves an outbound message along its statuses. */
+export async function recordMessageStatus(
+  store: EventStore,
+  context: CommandContext,
+  messageId: string,
+  report: StatusReport,
+): Promise<MessageOutcome & { events: MessageEvent[] }> {
+  const outcome = await executeCommand(
+    store,
+    messageDecider,
+    messageStream(messageId),
+    (): MessageCommand => ({ type: 'recordStatus', report, now: context.now }),
+    context,
+    (state) => {
+      if (state.status === 'absent' || state.tenantId !== context.tenantId) throw new NotFound('Message not found')
+    },
+  )
+  return { message: messageOf(outcome.state), position: outcome.position, events: outcome.events }
+}
+
+export interface CampaignMessageInput {
+  messageId: string
+  campaignId: string
+  contactId: string
+  to: string
+  channel: ChannelName
+  content: string
+}
+
+/**
+ * Queues one campaign message. The campaign sender chose the recipient among the campaign's
+ * eligible contacts and derives `messageId` from the campaign and the contact, so running the
+ * sender again after a crash finds the stream already there: that is success, `created: false`.
+ */
+export async function queueCampaignMessage(
+  store: EventStore,
+  context: CommandContext,
+  input: CampaignMessageInput,
+): Promise<{ created: boolean; position: number }> {
+  const events = messageDecider.decide(
+    {
+      type: 'queueOutbound',
+      refs: { messageId: input.messageId, tenantId: context.tenantId, conversationId: null, campaignId: input.campaignId },
+      // the campaign resolved its recipients among opted-in, undeleted contacts when it started
+      recipient: { contactId: input.contactId, to: input.to, optedOut: false, deleted: false },
+      channel: input.channel,
+      content: input.content,
+      sentBy: context.actor,
+      now: context.now,
+    },
+    messageDecider.initialState,
+  )
+  // the event id follows from the message id: the very same append retried is a duplicate, not a conflict
+  const eventIds = events.map((_event, index) => deterministicId('message-event', input.messageId, String(index)))
+  try {
+    const result = await store.append([{ streamName: messageStream(input.messageId), expectedVersion: 'no_stream', events: toNewEvents(events, context, eventIds) }])
+    return { created: !result.duplicate, position: result.lastPosition }
+  } catch (error) {
+    if (!(error instanceof WrongExpectedVersion)) throw error
+    const existing = await loadAggregate(store, messageStream(input.messageId), messageDecider)
+    return { created: false, position: existing.lastPosition }
+  }
+}
