@@ -115,8 +115,10 @@ async function eventually<T>(probe: () => Promise<T>, accept: (value: T) => bool
  * in another database (a CREATE DATABASE of a test file running alongside holds readers for seconds).
  */
 async function visible(t: Test, store: EventStore, position: number): Promise<void> {
-  const head = await eventually(() => store.headPosition(), (head) => head >= position)
-  t.ok(head >= position, `position ${position} becomes readable (head ${head})`)
+  const slice = await eventually(() => store.readAll({ after: position - 1, limit: 1 }), (slice) => slice.scannedTo >= position)
+  t.ok(slice.scannedTo >= position, `position ${position} becomes readable (scanned to ${slice.scannedTo})`)
+  t.ok(slice.events.length === 0 || slice.events[0]!.position === position, 'the next readable event is the awaited one')
+  t.ok((await store.headPosition()) >= position, 'and the head is at or past it')
 }
 
 async function readWholeLog(store: EventStore): Promise<RecordedEvent[]> {
