@@ -13,6 +13,7 @@ import { messageRoutes } from './commands/messages/messageRoutes.ts'
 import { credentialMigrations } from './infra/auth/credentialStore.ts'
 import { systemClock, type Clock } from './infra/clock.ts'
 import type { Config } from './infra/config.ts'
+import { TemporarilyUnavailable } from './infra/errors.ts'
 import { mergeMigrations, migrateToLatest } from './infra/database/migrations.ts'
 import { openSqlDatabase, type SqlDatabase } from './infra/database/sqlDatabase.ts'
 import type { EventStore } from './infra/eventStore/eventStore.ts'
@@ -79,7 +80,8 @@ export async function openServices(config: Config, options: { clock?: Clock; log
 
     /** Waits until a read model has seen every event appended before this call (bounded). */
     const caughtUp = async (name: string): Promise<void> => {
-      await engine.waitFor(name, await store.headPosition(), config.readYourWritesTimeoutMs)
+      const reached = await engine.waitFor(name, await store.headPosition(), config.readYourWritesTimeoutMs)
+      if (!reached) throw new TemporarilyUnavailable(`The ${name} read model is catching up; please retry`)
     }
     const recipientDirectory: RecipientDirectory = {
       async eligibleRecipients(tenantId, contactIds) {

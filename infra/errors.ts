@@ -80,3 +80,14 @@ export class BadRequest extends Error {
     this.name = 'BadRequest'
   }
 }
+
+/** A dependency is behind or unreachable for now: 503 with Retry-After; the request changed nothing. */
+export class TemporarilyUnavailable extends Error {
+  readonly retryAfterSeconds: number
+
+  constructor(message: string, retryAfterSeconds = 1) {
+    super(message)
+    this.name = 'TemporarilyUnavailable'
+    this.retryAfterSeconds = retryAfterSeconds
+  }
+}

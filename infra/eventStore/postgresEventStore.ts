@@ -25,6 +25,9 @@ import {
  * only reads positions below `xmin * 2^20` can never later meet an event below a position it has
  * already passed, however commits interleave. No lock serializes the writers; a long transaction
  * only delays readers until it ends (connections set idle_in_transaction_session_timeout).
+ * The snapshot's xmin covers the whole server, not one database: a long write transaction in
+ * another database on the same server (a CREATE DATABASE, a bulk load) delays readers here too.
+ * Give the event store a server whose write transactions are short.
  *
  * An append is one call of the es_append() function: one round trip, atomic over all its streams.
  */

@@ -8,6 +8,7 @@ import {
   ConcurrencyConflict,
   NotFound,
   PermissionDenied,
+  TemporarilyUnavailable,
   ValidationFailed,
 } from '../errors.ts'
 import { fieldErrors } from './validation.ts'
@@ -36,6 +37,11 @@ function handleError(error: FastifyError | Error, request: FastifyRequest, reply
   if (error instanceof BadRequest) return send(reply, 400, { success: false, message: error.message })
   if (error instanceof ConcurrencyConflict) {
     return send(reply, 409, { success: false, message: error.message, error_code: 'CONCURRENT_MODIFICATION', details: {} })
+  }
+
+  if (error instanceof TemporarilyUnavailable) {
+    reply.header('retry-after', String(error.retryAfterSeconds))
+    return send(reply, 503, { success: false, message: error.message })
   }
 
   const fastifyError = error as FastifyError & { validation?: ErrorObject[] }

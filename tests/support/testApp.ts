@@ -24,7 +24,9 @@ export async function startTestApp(
 ): Promise<TestApp> {
   const database = await createTestDatabase(options.label ?? 'app')
   const clock = options.clock ?? new ManualClock('2026-03-10T09:00:00Z')
-  const config = loadConfig({ DATABASE_URL: database.url, JWT_SECRET: TEST_JWT_SECRET, LOG_LEVEL: 'silent', ...options.env })
+  // generous read-your-writes waits: on a shared test server, another file's CREATE DATABASE holds
+  // back every reader of the global log for a moment (see infra/eventStore/postgresEventStore.ts)
+  const config = loadConfig({ DATABASE_URL: database.url, JWT_SECRET: TEST_JWT_SECRET, LOG_LEVEL: 'silent', READ_YOUR_WRITES_TIMEOUT_MS: '30000', ...options.env })
   const services = await openServices(config, { clock })
   const app = await buildApp(services)
   t.teardown(async () => {
