@@ -102,6 +102,11 @@ export function isValidTimeZone(zone: string): boolean {
   }
 }
 
+/** A folder, resolved against the working directory, or `memory://` for an in-memory database. */
+function dataDirectory(raw: string): string {
+  return raw.startsWith('memory://') ? raw : path.resolve(raw)
+}
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 
 export function loadConfig(env: Env = process.env): Config {
@@ -124,7 +129,7 @@ export function loadConfig(env: Env = process.env): Config {
     host: env.HOST?.trim() || '127.0.0.1',
     logLevel,
     databaseUrl: optionalUrl(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
-    dataDir: path.resolve(env.DATA_DIR?.trim() || '.data'),
+    dataDir: dataDirectory(env.DATA_DIR?.trim() || '.data'),
     redisUrl: optionalUrl(env, 'REDIS_URL', ['redis:', 'rediss:']),
     eventStoreUrl: optionalUrl(env, 'EVENTSTORE_URL', ['esdb:', 'esdb+discover:', 'kurrentdb:', 'kurrentdb+discover:', 'kdb:', 'kdb+discover:']),
     jwt: {
