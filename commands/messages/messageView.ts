@@ -9,6 +9,7 @@ export function messageView(message: ExistingMessage) {
     campaign_id: message.campaignId,
     contact_id: message.contactId,
     direction: message.direction,
+    channel: message.channel,
     content: message.content,
     status: message.status,
     created_at: message.createdAt,
