@@ -28,7 +28,7 @@ export const campaignRoutes: FastifyPluginAsyncTypebox<CampaignRoutesOptions> = 
   })
 
   app.post('/api/messaging/campaigns/:id/start/', { schema: { params: CampaignParams } }, async (request, reply) => {
-    const outcome = await startCampaign(deps, commandContextOf(request, clock), request.params.id)
+    const outcome = await startCampaign(deps, commandContextOf(request, clock), request.params.id.toLowerCase())
     return replyWithPosition(reply, 200, outcome.position, {
       success: true,
       message: 'Campaign started successfully',
@@ -38,7 +38,7 @@ export const campaignRoutes: FastifyPluginAsyncTypebox<CampaignRoutesOptions> = 
 
   /** Not in the spec: closes a running campaign with its outcome counts (the system will call it by itself later). */
   app.post('/api/messaging/campaigns/:id/complete/', { schema: { params: CampaignParams } }, async (request, reply) => {
-    const outcome = await completeCampaign(deps, commandContextOf(request, clock), request.params.id)
+    const outcome = await completeCampaign(deps, commandContextOf(request, clock), request.params.id.toLowerCase())
     return replyWithPosition(reply, 200, outcome.position, {
       success: true,
       message: 'Campaign completed successfully',

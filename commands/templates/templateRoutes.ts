@@ -24,7 +24,7 @@ export const templateRoutes: FastifyPluginAsyncTypebox<TemplateRoutesOptions> = 
   })
 
   app.post('/api/messaging/templates/:id/approve/', { schema: { params: TemplateParams } }, async (request, reply) => {
-    const outcome = await approveTemplate({ store }, commandContextOf(request, clock), request.params.id)
+    const outcome = await approveTemplate({ store }, commandContextOf(request, clock), request.params.id.toLowerCase())
     return replyWithPosition(reply, 200, outcome.position, {
       success: true,
       message: 'Template approved successfully',
