@@ -108,7 +108,8 @@ class SubscriberRunner {
 
   waitFor(position: number, timeoutMs: number): Promise<boolean> {
     if (this.position >= position) return Promise.resolve(true)
-    if (!this.#running || timeoutMs <= 0) return Promise.resolve(false)
+    if (timeoutMs <= 0) return Promise.resolve(false)
+    if (!this.#running) return this.#pollCheckpoint(position, timeoutMs)
     return new Promise((resolve) => {
       const waiter = { position, resolve }
       this.#waiters.push(waiter)
@@ -122,6 +123,23 @@ class SubscriberRunner {
         resolve(reached)
       }
     })
+  }
+
+  /**
+   * When another process runs this projection, its committed checkpoint is what tells: poll it.
+   * (That process persists a checkpoint that only skipped unrelated events every few seconds.)
+   */
+  async #pollCheckpoint(position: number, timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs
+    for (;;) {
+      const checkpoint = await readCheckpoint(this.#db, this.subscriber.name, this.subscriber.version)
+      if (checkpoint && checkpoint.position >= position) {
+        this.position = Math.max(this.position, checkpoint.position)
+        return true
+      }
+      if (Date.now() >= deadline) return false
+      await new Promise((resolve) => setTimeout(resolve, Math.min(50, Math.max(1, deadline - Date.now()))))
+    }
   }
 
   report(): SubscriberReport {
