@@ -123,6 +123,15 @@ export const appPlugin = fp<{ services: Services }>(async (app, { services }) =>
 
   // external plugins, then our decorators
   app.setValidatorCompiler(validatorCompiler)
+  // dashboard clients send `Content-Type: application/json` on every request: an empty body with
+  // it means "no body" (POST …/opt-in/), not malformed JSON
+  const parseJson = app.getDefaultJsonParser('error', 'error')
+  app.removeContentTypeParser('application/json')
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    const text = typeof body === 'string' ? body : body.toString('utf8')
+    if (text.trim() === '') return done(null, undefined)
+    return parseJson(request, text, done)
+  })
   await app.register(errorHandling)
   await app.register(authentication, {
     secret: config.jwt.secret,

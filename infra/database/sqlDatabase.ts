@@ -1,4 +1,5 @@
-import { mkdirSync } from 'node:fs'
+import { mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs'
+import path from 'node:path'
 import pg from 'pg'
 import { Kysely, PostgresDialect, sql } from 'kysely'
 
@@ -115,7 +116,11 @@ async function openPGlite(dataDir: string): Promise<SqlDatabase> {
   const { PGlite } = await import('@electric-sql/pglite')
   const { PGliteDialect } = await import('./pgliteDialect.ts')
   const inMemory = dataDir.startsWith('memory://')
-  if (!inMemory) mkdirSync(dataDir, { recursive: true })
+  let releaseLock = (): void => {}
+  if (!inMemory) {
+    mkdirSync(dataDir, { recursive: true })
+    releaseLock = lockDataDir(dataDir)
+  }
   const pglite = await PGlite.create(inMemory ? undefined : dataDir, {
     parsers: { [INT8_OID]: (value: string) => Number(value), [NUMERIC_OID]: (value: string) => Number(value) },
   })
@@ -139,6 +144,44 @@ async function openPGlite(dataDir: string): Promise<SqlDatabase> {
     async close() {
       await db.destroy()
       await pglite.close()
+      releaseLock()
     },
   }
+}
+
+function processIsAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+/**
+ * The embedded database's files belong to one process at a time: a second opener would corrupt
+ * them. A lock file holds the owner's pid; a lock left by a process that no longer runs is taken over.
+ */
+function lockDataDir(dataDir: string): () => void {
+  const lockFile = path.join(dataDir, 'mifumo.lock')
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      writeFileSync(lockFile, String(process.pid), { flag: 'wx' })
+      return () => {
+        try {
+          unlinkSync(lockFile)
+        } catch {
+          // already gone
+        }
+      }
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
+      const owner = Number(readFileSync(lockFile, 'utf8').trim())
+      if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && processIsAlive(owner)) {
+        throw new Error(`the embedded database in ${dataDir} is in use by process ${owner}; stop that process, or set DATABASE_URL to share a PostgreSQL server`)
+      }
+      unlinkSync(lockFile)
+    }
+  }
+  throw new Error(`could not lock the embedded database in ${dataDir}`)
 }

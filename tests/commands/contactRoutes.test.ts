@@ -46,3 +46,19 @@ t.test('contact upsert over HTTP', async (t) => {
   t.equal(noAuth.statusCode, 401)
   t.same(noAuth.json(), { detail: 'Authentication credentials were not provided.' })
 })
+
+t.test('an empty body sent as JSON counts as no body', async (t) => {
+  const { app } = await startTestApp(t, { label: 'contacts_empty_body' })
+  const session = await registerUser(app)
+  const created = await app.inject(as(session, { method: 'POST', url: '/api/messaging/contacts/', payload: { name: 'Asha', phone_e164: '+255713000001' } }))
+  const id = created.json().data.id
+  const optIn = await app.inject(as(session, { method: 'POST', url: `/api/messaging/contacts/${id}/opt-in/`, headers: { 'content-type': 'application/json' } }))
+  t.equal(optIn.statusCode, 200, optIn.body)
+  t.equal(optIn.json().data.is_opted_in, true)
+  const optOut = await app.inject(as(session, { method: 'POST', url: `/api/messaging/contacts/${id}/opt-out/`, headers: { 'content-type': 'application/json' }, payload: '' }))
+  t.equal(optOut.statusCode, 200, optOut.body)
+  t.equal(optOut.json().data.opt_out_reason, 'No reason given')
+  const missingBody = await app.inject(as(session, { method: 'POST', url: '/api/messaging/contacts/', headers: { 'content-type': 'application/json' } }))
+  t.equal(missingBody.statusCode, 400, 'a route that needs a body still refuses an empty one')
+  t.equal(missingBody.json().message, 'Validation failed')
+})

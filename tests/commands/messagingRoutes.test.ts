@@ -90,7 +90,7 @@ t.test('conversations and messages over HTTP', async (t) => {
   t.equal(outbound.statusCode, 201, outbound.body)
   const message = outbound.json()
   t.same(Object.keys(message.data).sort(), [
-    'campaign_id', 'contact_id', 'content', 'conversation_id', 'created_at', 'delivered_at', 'direction', 'failed_at', 'failure_reason', 'id', 'read_at', 'sent_at', 'status', 'updated_at',
+    'campaign_id', 'channel', 'contact_id', 'content', 'conversation_id', 'created_at', 'delivered_at', 'direction', 'failed_at', 'failure_reason', 'id', 'read_at', 'sent_at', 'status', 'updated_at',
   ])
   t.match(message.data, {
     conversation_id: conversationId,

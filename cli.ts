@@ -1,0 +1,211 @@
+#!/usr/bin/env -S node --import tsx
+import { realpathSync } from 'node:fs'
+import net from 'node:net'
+import { fileURLToPath } from 'node:url'
+import { parseArgs, type ParseArgsConfig } from 'node:util'
+import Fastify from 'fastify'
+import { pino } from 'pino'
+import { openServices } from './app.ts'
+import { loadUser, principalFor } from './commands/users/registration.ts'
+import { ConfigError, loadConfig, type Config } from './infra/config.ts'
+import { authentication } from './infra/http/authentication.ts'
+import { serve } from './server.ts'
+
+/**
+ * `mifumo`, the operator's command. Configuration comes from the same environment variables as
+ * the server (see infra/config.ts), so a token printed here is signed with the server's secret.
+ * Exit codes: 0 done, 1 the command failed, 2 the command line was wrong.
+ */
+
+const USAGE = `Usage: mifumo <command> [options]
+
+Commands:
+  serve                      Start the HTTP server (what npm start runs).
+  token --user <user-id>     Print an access token for a user.
+        [--tenant <tenant-id>]   tenant to act in (default: the user's first tenant)
+        [--ttl <duration>]       lifetime: 900, 15m, 1h, 7d (default: JWT_ACCESS_TTL, 15m)
+        [--json]                 print {access, refresh, user_id, tenant_id, role, expires_in}
+  help                       Show this help (also --help, -h).
+
+Not available yet (they arrive in later issues):
+  worker, replay, projections, streams
+
+Configuration is read from the environment: DATABASE_URL (unset: the embedded database under
+DATA_DIR), JWT_SECRET (token needs the server's), PORT, HOST, LOG_LEVEL and the others the
+README lists.
+`
+
+const NOT_YET = new Set(['worker', 'replay', 'projections', 'streams'])
+
+/** Where the command writes; tests and the process entry both pass one. */
+export interface Io {
+  stdout(text: string): void
+  stderr(text: string): void
+  env: NodeJS.ProcessEnv
+}
+
+const processIo: Io = {
+  stdout: (text) => process.stdout.write(text),
+  stderr: (text) => process.stderr.write(text),
+  env: process.env,
+}
+
+class UsageError extends Error {}
+class CommandFailed extends Error {}
+
+function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: T) {
+  try {
+    return parseArgs({ args, options, strict: true, allowPositionals: false })
+  } catch (error) {
+    throw new UsageError((error as Error).message)
+  }
+}
+
+function configFrom(env: NodeJS.ProcessEnv): Config {
+  try {
+    return loadConfig(env)
+  } catch (error) {
+    if (error instanceof ConfigError) throw new CommandFailed(`configuration error: ${error.message}`)
+    throw error
+  }
+}
+
+/** Seconds from "3600", "90s", "15m", "1h" or "7d"; at most 30 days. */
+export function parseTtl(raw: string): number {
+  const match = /^(\d+)\s*([smhd]?)$/.exec(raw.trim())
+  if (!match) throw new UsageError(`--ttl must be a duration like 900, 15m, 1h or 7d, got "${raw}"`)
+  const seconds = Number(match[1]) * { '': 1, s: 1, m: 60, h: 3600, d: 86400 }[match[2] as '' | 's' | 'm' | 'h' | 'd']
+  if (seconds < 1 || seconds > 30 * 86400) throw new UsageError('--ttl must be between 1 second and 30 days')
+  return seconds
+}
+
+/** Is something already listening where the server would? (the embedded database serves one process) */
+function somethingListens(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host, port })
+    const done = (answer: boolean) => {
+      socket.destroy()
+      resolve(answer)
+    }
+    socket.setTimeout(500, () => done(false))
+    socket.once('connect', () => done(true))
+    socket.once('error', () => done(false))
+  })
+}
+
+async function token(args: string[], io: Io): Promise<void> {
+  const { values } = parse(args, {
+    user: { type: 'string' },
+    tenant: { type: 'string' },
+    ttl: { type: 'string' },
+    json: { type: 'boolean', default: false },
+    help: { type: 'boolean', short: 'h', default: false },
+  })
+  if (values.help) {
+    io.stdout(USAGE)
+    return
+  }
+  if (!values.user) throw new UsageError('token needs --user <user-id>')
+  const ttlOption = values.ttl === undefined ? undefined : parseTtl(values.ttl)
+
+  const loaded = configFrom(io.env)
+  if (loaded.jwt.secretIsEphemeral) {
+    throw new CommandFailed(
+      'JWT_SECRET is not set. The server would not accept a token signed with a throwaway secret: set JWT_SECRET to the same value the server uses.',
+    )
+  }
+  if (!loaded.databaseUrl && (await somethingListens(loaded.host, loaded.port))) {
+    throw new CommandFailed(
+      `DATABASE_URL is not set and a server is listening on ${loaded.host}:${loaded.port}: the embedded database under ${loaded.dataDir} serves one process at a time. Stop the server first, or use PostgreSQL (DATABASE_URL).`,
+    )
+  }
+  const config: Config = { ...loaded, runProjections: false }
+  const ttl = ttlOption ?? config.jwt.accessTtlSeconds
+
+  // logs go to stderr: stdout carries only the token
+  const logger = pino({ level: io.env.LOG_LEVEL ? config.logLevel : 'warn' }, pino.destination(2))
+  const services = await openServices(config, { logger })
+  try {
+    const user = await loadUser(services.store, values.user)
+    if (!user) throw new CommandFailed(`no active user with id ${values.user}`)
+    if (user.memberships.length === 0) throw new CommandFailed(`user ${user.userId} (${user.email}) belongs to no tenant`)
+    const principal = principalFor(user, values.tenant ?? null)
+    if (!principal.tenantId || !principal.role) {
+      const tenants = user.memberships.map((m) => `${m.tenantId} (${m.tenantName})`).join(', ')
+      throw new CommandFailed(`user ${user.userId} (${user.email}) is not a member of tenant ${values.tenant}; their tenants: ${tenants}`)
+    }
+
+    // the server's own signing code, with the lifetime asked for
+    const signer = Fastify({ logger: false })
+    await signer.register(authentication, { secret: config.jwt.secret, accessTtlSeconds: ttl, refreshTtlSeconds: config.jwt.refreshTtlSeconds })
+    await signer.ready()
+    const tokens = signer.issueTokens(principal)
+    await signer.close()
+
+    if (values.json) {
+      const output = { ...tokens, user_id: principal.userId, tenant_id: principal.tenantId, role: principal.role, expires_in: ttl }
+      io.stdout(`${JSON.stringify(output, null, 2)}\n`)
+    } else {
+      io.stdout(`${tokens.access}\n`)
+    }
+  } finally {
+    await services.close()
+  }
+}
+
+/** Runs one command line; returns the exit code (serve keeps running and returns 0 once started). */
+export async function main(argv: string[], io: Io = processIo): Promise<number> {
+  const [command, ...rest] = argv
+  try {
+    if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
+      io.stdout(USAGE)
+      return 0
+    }
+    if (command === 'serve') {
+      const { values } = parse(rest, { help: { type: 'boolean', short: 'h', default: false } })
+      if (values.help) {
+        io.stdout(USAGE)
+        return 0
+      }
+      await serve(io.env)
+      return 0
+    }
+    if (command === 'token') {
+      await token(rest, io)
+      return 0
+    }
+    if (NOT_YET.has(command)) {
+      io.stderr(`mifumo: "${command}" is not available yet; it arrives in a later issue.\n\n${USAGE}`)
+      return 2
+    }
+    io.stderr(`mifumo: unknown command "${command}"\n\n${USAGE}`)
+    return 2
+  } catch (error) {
+    if (error instanceof UsageError) {
+      io.stderr(`mifumo ${command}: ${error.message}\n\n${USAGE}`)
+      return 2
+    }
+    if (error instanceof CommandFailed) {
+      io.stderr(`mifumo ${command}: ${error.message}\n`)
+      return 1
+    }
+    io.stderr(`mifumo ${command}: ${(error as Error).stack ?? String(error)}\n`)
+    return 1
+  }
+}
+
+function isEntryPoint(): boolean {
+  const entry = process.argv[1]
+  if (!entry) return false
+  try {
+    return realpathSync(entry) === realpathSync(fileURLToPath(import.meta.url))
+  } catch {
+    return false
+  }
+}
+
+if (isEntryPoint()) {
+  const code = await main(process.argv.slice(2))
+  // serve keeps the process alive on its own; every other command ends here
+  if (process.argv[2] !== 'serve' || code !== 0) process.exitCode = code
+}
