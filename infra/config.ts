@@ -37,6 +37,8 @@ export interface Config {
   readYourWritesTimeoutMs: number
   /** size of the PostgreSQL connection pool */
   databasePoolSize: number
+  /** enforce the spec's per-user rate limits (counters in Redis when redisUrl is set) */
+  rateLimitsEnabled: boolean
 }
 
 export class ConfigError extends Error {
@@ -143,5 +145,6 @@ export function loadConfig(env: Env = process.env): Config {
     runProjections: boolean(env, 'RUN_PROJECTIONS', true),
     readYourWritesTimeoutMs: integer(env, 'READ_YOUR_WRITES_TIMEOUT_MS', 5000, 0, 60000),
     databasePoolSize: integer(env, 'DATABASE_POOL_SIZE', 10, 2, 200),
+    rateLimitsEnabled: boolean(env, 'RATE_LIMITS_ENABLED', true),
   }
 }

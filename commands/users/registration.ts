@@ -16,10 +16,10 @@ import type { CommandContext } from '../commandContext.ts'
 import { loadAggregate, toNewEvents } from '../commandExecution.ts'
 import { fold } from '../decider.ts'
 import { tenantDecider } from '../tenants/tenantDecider.ts'
+import { tenantStream } from '../tenants/tenantCommands.ts'
 import { fullName, userDecider, type UserState } from './userDecider.ts'
 
 export const userStream = (userId: string): string => streamName('user', userId)
-export const tenantStream = (tenantId: string): string => streamName('tenant', tenantId)
 
 export type ActiveUser = Extract<UserState, { status: 'active' }>
 

@@ -26,7 +26,16 @@ export async function startTestApp(
   const clock = options.clock ?? new ManualClock('2026-03-10T09:00:00Z')
   // generous read-your-writes waits: on a shared test server, another file's CREATE DATABASE holds
   // back every reader of the global log for a moment (see infra/eventStore/postgresEventStore.ts)
-  const config = loadConfig({ DATABASE_URL: database.url, JWT_SECRET: TEST_JWT_SECRET, LOG_LEVEL: 'silent', READ_YOUR_WRITES_TIMEOUT_MS: '30000', ...options.env })
+  // rate limits are off unless a test turns them on (RATE_LIMITS_ENABLED: 'true') to test them:
+  // a test file makes far more requests per minute from one user than the spec allows
+  const config = loadConfig({
+    DATABASE_URL: database.url,
+    JWT_SECRET: TEST_JWT_SECRET,
+    LOG_LEVEL: 'silent',
+    READ_YOUR_WRITES_TIMEOUT_MS: '30000',
+    RATE_LIMITS_ENABLED: 'false',
+    ...options.env,
+  })
   const services = await openServices(config, { clock })
   const app = await buildApp(services)
   t.teardown(async () => {
