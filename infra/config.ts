@@ -39,6 +39,11 @@ export interface Config {
   databasePoolSize: number
   /** enforce the spec's per-user rate limits (counters in Redis when redisUrl is set) */
   rateLimitsEnabled: boolean
+  /** prices for cost estimates and billing: per message part, per channel */
+  pricing: {
+    currency: string
+    perPart: { sms: number; whatsapp: number }
+  }
 }
 
 export class ConfigError extends Error {
@@ -57,6 +62,14 @@ function integer(env: Env, name: string, fallback: number, min: number, max: num
   if (!Number.isInteger(value) || value < min || value > max) {
     throw new ConfigError(`${name} must be an integer from ${min} to ${max}, got "${raw}"`)
   }
+  return value
+}
+
+function price(env: Env, name: string, fallback: number): number {
+  const raw = env[name]?.trim()
+  if (!raw) return fallback
+  const value = Number(raw)
+  if (!Number.isFinite(value) || value < 0) throw new ConfigError(`${name} must be a non-negative number, got "${raw}"`)
   return value
 }
 
@@ -109,6 +122,12 @@ function dataDirectory(raw: string): string {
   return raw.startsWith('memory://') ? raw : path.resolve(raw)
 }
 
+function currency(raw: string | undefined): string {
+  const code = (raw?.trim() || 'USD').toUpperCase()
+  if (!/^[A-Z]{3}$/.test(code)) throw new ConfigError(`PRICE_CURRENCY must be a three-letter currency code, got "${raw}"`)
+  return code
+}
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 
 export function loadConfig(env: Env = process.env): Config {
@@ -146,5 +165,9 @@ export function loadConfig(env: Env = process.env): Config {
     readYourWritesTimeoutMs: integer(env, 'READ_YOUR_WRITES_TIMEOUT_MS', 5000, 0, 60000),
     databasePoolSize: integer(env, 'DATABASE_POOL_SIZE', 10, 2, 200),
     rateLimitsEnabled: boolean(env, 'RATE_LIMITS_ENABLED', true),
+    pricing: {
+      currency: currency(env.PRICE_CURRENCY),
+      perPart: { sms: price(env, 'PRICE_PER_PART_SMS', 0.25), whatsapp: price(env, 'PRICE_PER_PART_WHATSAPP', 0.5) },
+    },
   }
 }
