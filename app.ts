@@ -25,6 +25,7 @@ import { checkpointMigrations } from './projections/engine/checkpoints.ts'
 import { ProjectionEngine } from './projections/engine/projectionEngine.ts'
 import { readModel } from './projections/engine/projection.ts'
 import { contactDirectory, eligibleRecipients } from './projections/contactDirectory.ts'
+import { resolveRecipients } from './projections/recipientResolution.ts'
 import { campaignOutcomeCounts, messageHistory } from './projections/messageHistory.ts'
 import type { CampaignOutcomes, RecipientDirectory } from './commands/campaigns/campaignPorts.ts'
 import { campaignRoutes } from './commands/campaigns/campaignRoutes.ts'
@@ -87,6 +88,10 @@ export async function openServices(config: Config, options: { clock?: Clock; log
       async eligibleRecipients(tenantId, contactIds) {
         await caughtUp(contactDirectory.name)
         return eligibleRecipients(readModel(database.db, contactDirectory), tenantId, contactIds)
+      },
+      async resolve(tenantId, targets) {
+        await caughtUp(contactDirectory.name)
+        return resolveRecipients(readModel(database.db, contactDirectory), tenantId, targets)
       },
     }
     const campaignOutcomes: CampaignOutcomes = {

@@ -1,3 +1,4 @@
+import type { ContactCriteria } from '../contactCriteria.ts'
 import type { Recipient } from './campaignEvents.ts'
 
 /**
@@ -11,6 +12,39 @@ export interface RecipientDirectory {
    * opted in and have a phone number, in the order given, without duplicates.
    */
   eligibleRecipients(tenantId: string, contactIds: readonly string[]): Promise<Recipient[]>
+  /**
+   * The recipients of a campaign: the union of the named contacts and of the contacts matching
+   * each criteria set (a segment's, or the campaign's own target criteria), deduplicated, keeping
+   * only those that may receive messages, with the count of each reason for leaving one out.
+   */
+  resolve(tenantId: string, targets: RecipientTargets): Promise<RecipientResolution>
+}
+
+export interface RecipientTargets {
+  contactIds: readonly string[]
+  criteria: readonly ContactCriteria[]
+}
+
+export interface RecipientResolution {
+  /** eligible recipients, each once, ordered by contact id */
+  recipients: Recipient[]
+  /** references before deduplication: named ids plus every criteria match */
+  referenced: number
+  /** references dropped because the same contact was already referenced */
+  duplicates: number
+  /** distinct referenced contacts left out, by reason (each contact counted under its first reason) */
+  excluded: {
+    /** no such contact in the tenant */
+    unknown: number
+    deleted: number
+    inactive: number
+    /** opted out explicitly */
+    optedOut: number
+    /** never opted in */
+    notOptedIn: number
+    /** no usable phone number */
+    invalidNumber: number
+  }
 }
 
 export interface CampaignOutcomeCounts {
