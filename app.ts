@@ -21,6 +21,9 @@ import { eventStoreMigrations, PostgresEventStore } from './infra/eventStore/pos
 import { authentication } from './infra/http/authentication.ts'
 import { errorHandling } from './infra/http/errorHandler.ts'
 import { validatorCompiler } from './infra/http/validation.ts'
+import { idempotency, idempotencyMigrations } from './infra/http/idempotency.ts'
+import { MemoryRateCounter, RedisRateCounter, rateLimiting } from './infra/http/rateLimit.ts'
+import { Redis } from 'ioredis'
 import { checkpointMigrations } from './projections/engine/checkpoints.ts'
 import { ProjectionEngine } from './projections/engine/projectionEngine.ts'
 import { readModel } from './projections/engine/projection.ts'
@@ -52,13 +55,15 @@ export interface Services {
   /** read-side answers the write side asks for (ports declared in commands/) */
   recipientDirectory: RecipientDirectory
   campaignOutcomes: CampaignOutcomes
+  /** Redis when REDIS_URL is set: shared rate-limit counters (and queues, later) */
+  redis: Redis | null
   close(): Promise<void>
 }
 
 /** Every projection and reactor the engine runs, in one place. */
 export const projections = [contactDirectory, messageHistory, activityFeed, activityStatistics, performanceOverview]
 
-export const schemaMigrations = mergeMigrations(eventStoreMigrations, credentialMigrations, checkpointMigrations)
+export const schemaMigrations = mergeMigrations(eventStoreMigrations, credentialMigrations, checkpointMigrations, idempotencyMigrations)
 
 export function createLogger(config: Config): Logger {
   return pino({ level: config.logLevel, redact: ['req.headers.authorization', '*.password', '*.refresh', '*.access'] })
@@ -72,7 +77,9 @@ export async function openServices(config: Config, options: { clock?: Clock; log
     dataDir: config.dataDir.startsWith('memory://') ? config.dataDir : path.join(config.dataDir, 'pglite'),
     poolSize: config.databasePoolSize,
   })
+  const redis = config.redisUrl ? new Redis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 2 }) : null
   try {
+    await redis?.connect()
     await migrateToLatest(database.db, schemaMigrations)
     const store = await PostgresEventStore.open(database)
     const engine = new ProjectionEngine({ db: database.db, store, logger: logger.child({ component: 'projections' }) })
@@ -110,14 +117,17 @@ export async function openServices(config: Config, options: { clock?: Clock; log
       engine,
       recipientDirectory,
       campaignOutcomes,
+      redis,
       async close() {
         await engine.stop()
         await store.close()
         await database.close()
+        await redis?.quit().catch(() => redis.disconnect())
       },
     }
   } catch (error) {
     await database.close().catch(() => undefined)
+    redis?.disconnect()
     throw error
   }
 }
@@ -144,8 +154,15 @@ export const appPlugin = fp<{ services: Services }>(async (app, { services }) =>
     refreshTtlSeconds: config.jwt.refreshTtlSeconds,
   })
 
+  await app.register(rateLimiting, {
+    enabled: config.rateLimitsEnabled,
+    clock,
+    counter: services.redis ? new RedisRateCounter(services.redis) : new MemoryRateCounter(),
+  })
+  await app.register(idempotency, { db: database.db, clock })
+
   // routes
-  app.get('/health', async () => ({ status: 'ok' }))
+  app.get('/health', { config: { rateLimit: false } }, async () => ({ status: 'ok' }))
   await app.register(authRoutes, { store, db: database.db, clock, defaultTimezone: config.defaultTimezone, defaultCountry })
   await app.register(contactRoutes, { store, clock, defaultCountry })
   await app.register(templateRoutes, { store, clock })

@@ -59,7 +59,7 @@ export const activityRoutes: FastifyPluginAsyncTypebox<ActivityRoutesOptions> = 
   const statistics = readModel<ActivityStatisticsTables>(db, activityStatistics)
   app.addHook('preHandler', app.authenticate)
 
-  app.get('/api/messaging/activity/recent/', { schema: { querystring: RecentQuery } }, async (request, reply) => {
+  app.get('/api/messaging/activity/recent/', { schema: { querystring: RecentQuery }, config: { rateLimit: 'activity_recent' } }, async (request, reply) => {
     const { tenantId } = tenantPrincipal(request)
     await awaitPosition(engine, reply, [activityFeed.name], request.query.min_position, readYourWritesTimeoutMs)
     const now = clock.now()
@@ -75,7 +75,7 @@ export const activityRoutes: FastifyPluginAsyncTypebox<ActivityRoutesOptions> = 
     }
   })
 
-  app.get('/api/messaging/activity/statistics/', { schema: { querystring: StatisticsQuery } }, async (request, reply) => {
+  app.get('/api/messaging/activity/statistics/', { schema: { querystring: StatisticsQuery }, config: { rateLimit: 'statistics' } }, async (request, reply) => {
     const { tenantId } = tenantPrincipal(request)
     await awaitPosition(engine, reply, [activityStatistics.name], request.query.min_position, readYourWritesTimeoutMs)
     return { success: true, data: await activityStatisticsFor(statistics, tenantId, clock.now()) }

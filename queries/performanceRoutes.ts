@@ -21,7 +21,7 @@ export const performanceRoutes: FastifyPluginAsyncTypebox<PerformanceRoutesOptio
   const overview = readModel<PerformanceOverviewTables>(db, performanceOverview)
   app.addHook('preHandler', app.authenticate)
 
-  app.get('/api/messaging/performance/overview/', { schema: { querystring: OverviewQuery } }, async (request, reply) => {
+  app.get('/api/messaging/performance/overview/', { schema: { querystring: OverviewQuery }, config: { rateLimit: 'performance' } }, async (request, reply) => {
     const { tenantId } = tenantPrincipal(request)
     await awaitPosition(engine, reply, [performanceOverview.name], request.query.min_position, readYourWritesTimeoutMs)
     return { success: true, data: await performanceOverviewFor(overview, tenantId, clock.now()) }

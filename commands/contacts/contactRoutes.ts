@@ -28,7 +28,7 @@ const OptOutBody = Type.Object({ reason: Type.Optional(Type.String({ maxLength: 
 export const contactRoutes: FastifyPluginAsyncTypebox<ContactRoutesOptions> = async (app, { store, clock, defaultCountry }) => {
   app.addHook('preHandler', app.authenticate)
 
-  app.post('/api/messaging/contacts/', { schema: { body: ContactUpsertBody } }, async (request, reply) => {
+  app.post('/api/messaging/contacts/', { schema: { body: ContactUpsertBody }, config: { rateLimit: 'contacts', idempotent: true } }, async (request, reply) => {
     const input = contactInputFrom(request.body, defaultCountry)
     const outcome = await upsertContact(store, commandContextOf(request, clock), input)
     return replyWithPosition(reply, outcome.upserted ? 200 : 201, outcome.position, {
