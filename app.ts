@@ -7,10 +7,19 @@ import { pino, type Logger } from 'pino'
 import type { CountryCode } from 'libphonenumber-js/min'
 import { authRoutes } from './commands/users/authRoutes.ts'
 import { contactRoutes } from './commands/contacts/contactRoutes.ts'
+import { segmentRoutes } from './commands/segments/segmentRoutes.ts'
+import { segmentCatalog } from './projections/segmentCatalog.ts'
+import { matchingContactCounter } from './projections/contactCriteria.ts'
+import { contactQueryRoutes } from './queries/contactRoutes.ts'
+import { segmentQueryRoutes } from './queries/segmentRoutes.ts'
 import { templateRoutes } from './commands/templates/templateRoutes.ts'
 import { conversationRoutes } from './commands/conversations/conversationRoutes.ts'
 import { messageRoutes } from './commands/messages/messageRoutes.ts'
-import { credentialMigrations } from './infra/auth/credentialStore.ts'
+import { credentialMigrations, CredentialVersionCache } from './infra/auth/credentialStore.ts'
+import { oneTimeTokenMigrations } from './infra/auth/oneTimeTokens.ts'
+import { apiKeyMigrations, ApiKeyStore } from './infra/auth/apiKeys.ts'
+import { LogMailer, type Mailer } from './infra/mail/mailer.ts'
+import { tenantRoutes } from './commands/tenants/tenantRoutes.ts'
 import { systemClock, type Clock } from './infra/clock.ts'
 import type { Config } from './infra/config.ts'
 import { TemporarilyUnavailable } from './infra/errors.ts'
@@ -27,18 +36,29 @@ import { Redis } from 'ioredis'
 import { checkpointMigrations } from './projections/engine/checkpoints.ts'
 import { ProjectionEngine } from './projections/engine/projectionEngine.ts'
 import { readModel } from './projections/engine/projection.ts'
-import { contactDirectory, eligibleRecipients } from './projections/contactDirectory.ts'
-import { resolveRecipients } from './projections/recipientResolution.ts'
+import { contactDirectory, contactDirectoryLookups, eligibleRecipients } from './projections/contactDirectory.ts'
+import { resolutionExplanations, resolveRecipients } from './projections/recipientResolution.ts'
 import { campaignOutcomeCounts, messageHistory } from './projections/messageHistory.ts'
 import type { CampaignOutcomes, RecipientDirectory } from './commands/campaigns/campaignPorts.ts'
 import { campaignRoutes } from './commands/campaigns/campaignRoutes.ts'
 import { campaignFanOut } from './commands/campaigns/campaignFanOut.ts'
+import { campaignBoard } from './projections/campaignBoard.ts'
+import { campaignQueryRoutes } from './queries/campaignRoutes.ts'
 import { activityFeed } from './projections/activityFeed.ts'
 import { activityStatistics } from './projections/activityStatistics.ts'
 import { performanceOverview } from './projections/performanceOverview.ts'
 import { activityRoutes } from './queries/activityRoutes.ts'
 import { performanceRoutes } from './queries/performanceRoutes.ts'
 import { messageListRoutes } from './queries/messageListRoutes.ts'
+import { analyticsOverview } from './projections/analyticsOverview.ts'
+import { billingUsage } from './projections/billingUsage.ts'
+import { analyticsRoutes } from './queries/analyticsRoutes.ts'
+import { billingRoutes } from './queries/billingRoutes.ts'
+import { smsRoutes } from './queries/smsRoutes.ts'
+import { templateCatalog } from './projections/templateCatalog.ts'
+import { conversationInbox } from './projections/conversationInbox.ts'
+import { templateQueryRoutes } from './queries/templateRoutes.ts'
+import { conversationQueryRoutes } from './queries/conversationRoutes.ts'
 
 /**
  * The composition root. `openServices` connects the adapters (database, event store, projector
@@ -57,21 +77,24 @@ export interface Services {
   campaignOutcomes: CampaignOutcomes
   /** Redis when REDIS_URL is set: shared rate-limit counters (and queues, later) */
   redis: Redis | null
+  /** account mails (verification, password reset); the log when no transport is configured */
+  mailer: Mailer
   close(): Promise<void>
 }
 
 /** Every projection and reactor the engine runs, in one place. */
-export const projections = [contactDirectory, messageHistory, activityFeed, activityStatistics, performanceOverview]
+export const projections = [contactDirectory, messageHistory, activityFeed, activityStatistics, performanceOverview, templateCatalog, conversationInbox, analyticsOverview, billingUsage, campaignBoard, segmentCatalog]
 
-export const schemaMigrations = mergeMigrations(eventStoreMigrations, credentialMigrations, checkpointMigrations, idempotencyMigrations)
+export const schemaMigrations = mergeMigrations(eventStoreMigrations, credentialMigrations, checkpointMigrations, idempotencyMigrations, oneTimeTokenMigrations, apiKeyMigrations)
 
 export function createLogger(config: Config): Logger {
   return pino({ level: config.logLevel, redact: ['req.headers.authorization', '*.password', '*.refresh', '*.access'] })
 }
 
-export async function openServices(config: Config, options: { clock?: Clock; logger?: Logger } = {}): Promise<Services> {
+export async function openServices(config: Config, options: { clock?: Clock; logger?: Logger; mailer?: Mailer } = {}): Promise<Services> {
   const logger = options.logger ?? createLogger(config)
   const clock = options.clock ?? systemClock
+  const mailer = options.mailer ?? new LogMailer(logger.child({ component: 'mail' }))
   const database = await openSqlDatabase({
     databaseUrl: config.databaseUrl,
     dataDir: config.dataDir.startsWith('memory://') ? config.dataDir : path.join(config.dataDir, 'pglite'),
@@ -118,6 +141,7 @@ export async function openServices(config: Config, options: { clock?: Clock; log
       recipientDirectory,
       campaignOutcomes,
       redis,
+      mailer,
       async close() {
         await engine.stop()
         await store.close()
@@ -148,10 +172,15 @@ export const appPlugin = fp<{ services: Services }>(async (app, { services }) =>
     return parseJson(request, text, done)
   })
   await app.register(errorHandling)
+  // per-process caches behind every authenticated request (see their modules for the TTLs)
+  const credentialVersions = new CredentialVersionCache(database.db, () => clock.now().getTime())
+  const apiKeys = new ApiKeyStore(database.db, clock)
   await app.register(authentication, {
     secret: config.jwt.secret,
     accessTtlSeconds: config.jwt.accessTtlSeconds,
     refreshTtlSeconds: config.jwt.refreshTtlSeconds,
+    currentCredentialVersion: (userId) => credentialVersions.current(userId),
+    verifyApiKey: (key) => apiKeys.verify(key),
   })
 
   await app.register(rateLimiting, {
@@ -163,17 +192,35 @@ export const appPlugin = fp<{ services: Services }>(async (app, { services }) =>
 
   // routes
   app.get('/health', { config: { rateLimit: false } }, async () => ({ status: 'ok' }))
-  await app.register(authRoutes, { store, db: database.db, clock, defaultTimezone: config.defaultTimezone, defaultCountry })
-  await app.register(contactRoutes, { store, clock, defaultCountry })
+  const identity = { store, db: database.db, clock, defaultTimezone: config.defaultTimezone, defaultCountry }
+  await app.register(authRoutes, { ...identity, mailer: services.mailer, credentialVersions, apiKeys })
+  await app.register(tenantRoutes, identity)
+  await app.register(contactRoutes, { store, clock, defaultCountry, directory: contactDirectoryLookups(readModel(database.db, contactDirectory)) })
+  await app.register(segmentRoutes, { store, clock, contacts: matchingContactCounter(database.db, services.engine, store, config.readYourWritesTimeoutMs) })
   await app.register(templateRoutes, { store, clock })
   await app.register(conversationRoutes, { store, clock })
   await app.register(messageRoutes, { store, clock })
-  await app.register(campaignRoutes, { store, clock, recipients: services.recipientDirectory, outcomes: services.campaignOutcomes })
+  await app.register(campaignRoutes, {
+    store,
+    clock,
+    recipients: services.recipientDirectory,
+    outcomes: services.campaignOutcomes,
+    pricing: config.pricing,
+    explain: resolutionExplanations,
+  })
 
   const queryOptions = { db: database.db, engine: services.engine, clock, readYourWritesTimeoutMs: config.readYourWritesTimeoutMs }
   await app.register(activityRoutes, queryOptions)
   await app.register(performanceRoutes, queryOptions)
   await app.register(messageListRoutes, queryOptions)
+  await app.register(contactQueryRoutes, queryOptions)
+  await app.register(segmentQueryRoutes, queryOptions)
+  await app.register(campaignQueryRoutes, queryOptions)
+  await app.register(templateQueryRoutes, queryOptions)
+  await app.register(conversationQueryRoutes, queryOptions)
+  await app.register(analyticsRoutes, queryOptions)
+  await app.register(smsRoutes, { ...queryOptions, store, pricing: config.pricing })
+  await app.register(billingRoutes, { ...queryOptions, store, pricing: config.pricing })
 }, { name: 'mifumo' })
 
 export async function buildApp(services: Services): Promise<FastifyInstance> {

@@ -8,6 +8,7 @@ import { pino } from 'pino'
 import { openServices } from './app.ts'
 import { loadUser, principalFor } from './commands/users/registration.ts'
 import { ConfigError, loadConfig, type Config } from './infra/config.ts'
+import { credentialVersionOf } from './infra/auth/credentialStore.ts'
 import { authentication } from './infra/http/authentication.ts'
 import { serve } from './server.ts'
 
@@ -139,7 +140,8 @@ async function token(args: string[], io: Io): Promise<void> {
     const signer = Fastify({ logger: false })
     await signer.register(authentication, { secret: config.jwt.secret, accessTtlSeconds: ttl, refreshTtlSeconds: config.jwt.refreshTtlSeconds })
     await signer.ready()
-    const tokens = signer.issueTokens(principal)
+    // under the user's current credential version: a password change revokes these tokens too
+    const tokens = signer.issueTokens(principal, { credentialVersion: (await credentialVersionOf(services.database.db, user.userId)) ?? 0 })
     await signer.close()
 
     if (values.json) {

@@ -2,12 +2,11 @@ import { type Kysely, type Transaction } from 'kysely'
 import type { CampaignEvent } from '../commands/campaigns/campaignEvents.ts'
 import type { ConversationEvent } from '../commands/conversations/conversationEvents.ts'
 import type { MessageEvent } from '../commands/messages/messageEvents.ts'
-import type { TenantEvent } from '../commands/tenants/tenantEvents.ts'
 import { localDate, startOfMonth, startOfWeek } from '../infra/calendar.ts'
 import type { RecordedEvent } from '../infra/eventStore/eventStore.ts'
 import type { Projection } from './engine/projection.ts'
 import { addToCounters, CounterBatch, narrow } from './engine/rowWrites.ts'
-import { createTenantZonesTable, TenantZones, tenantZone, tenantZoneEventTypes, type TenantZonesTable } from './tenantZones.ts'
+import { createTenantZonesTable, TenantZones, tenantZone, tenantZoneEventTypes, type TenantZoneEvent, type TenantZonesTable } from './tenantZones.ts'
 
 /**
  * activity_statistics: per tenant and local day (in the tenant's zone), the counts behind
@@ -28,9 +27,9 @@ export interface ActivityStatisticsTables {
 }
 
 type HandledEvent =
-  | TenantEvent
+  | TenantZoneEvent
   | Extract<MessageEvent, { type: 'outboundMessageQueued' | 'inboundMessageReceived' }>
-  | ConversationEvent
+  | Extract<ConversationEvent, { type: 'conversationStarted' }>
   | Extract<CampaignEvent, { type: 'campaignStarted' }>
 
 const eventTypes = [...tenantZoneEventTypes, 'outboundMessageQueued', 'inboundMessageReceived', 'conversationStarted', 'campaignStarted'] as const satisfies readonly HandledEvent['type'][]
@@ -50,7 +49,7 @@ async function handle(events: readonly RecordedEvent[], trx: Transaction<any>): 
   await zones.load(typed.map((event) => event.data.tenantId))
   const counters = new CounterBatch(zero)
   for (const event of typed) {
-    if (event.type === 'tenantCreated') {
+    if (event.type === 'tenantCreated' || event.type === 'tenantUpdated') {
       zones.set(event.data.tenantId, event.data.timezone)
       continue
     }

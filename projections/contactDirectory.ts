@@ -1,5 +1,7 @@
 import { sql, type Kysely, type Selectable, type Transaction } from 'kysely'
 import type { ContactEvent } from '../commands/contacts/contactEvents.ts'
+import { keyHintOf } from '../commands/contacts/contactCommands.ts'
+import type { ContactDirectoryLookups } from '../commands/contacts/contactPorts.ts'
 import type { Recipient } from '../commands/campaigns/campaignEvents.ts'
 import type { MessageEvent } from '../commands/messages/messageEvents.ts'
 import type { RecordedEvent } from '../infra/eventStore/eventStore.ts'
@@ -8,7 +10,14 @@ import { narrow, upsertRows } from './engine/rowWrites.ts'
 
 /**
  * contact_directory: one row per contact with its current profile, opt-in state and when it was
- * last messaged. Serves recipient resolution for campaigns and, later, the contact list.
+ * last messaged. Serves the contact list and details, recipient resolution for campaigns and
+ * segment counts.
+ *
+ * v2: indexes for the list's filters: the tenant's listed (not deleted) contacts newest first, by
+ * phone and by email (bulk imports' key hints), a GIN index on tags (`@>` for the list's tag filter, `&&` for criteria) and one on attributes
+ * (`@>` for criteria). Search is a case-insensitive substring match (ILIKE) over name, email and
+ * phone, scanned within the tenant: a trigram index would need the pg_trgm extension, which the
+ * embedded database does not have.
  */
 export interface ContactsTable {
   contact_id: string
@@ -108,7 +117,7 @@ async function handle(events: readonly RecordedEvent[], trx: Transaction<any>): 
 export const contactDirectory: Projection = {
   kind: 'projection',
   name: 'contact_directory',
-  version: 1,
+  version: 2,
   eventTypes,
   async createTables(db) {
     await db.schema
@@ -131,6 +140,16 @@ export const contactDirectory: Projection = {
       .addColumn('last_contacted_at', 'timestamptz')
       .execute()
     await db.schema.createIndex('contacts_by_tenant').on('contacts').columns(['tenant_id', 'created_at']).execute()
+    await db.schema
+      .createIndex('contacts_listed')
+      .on('contacts')
+      .columns(['tenant_id', 'created_at desc', 'contact_id desc'])
+      .where(sql.ref('deleted_at'), 'is', null)
+      .execute()
+    await db.schema.createIndex('contacts_by_phone').on('contacts').columns(['tenant_id', 'phone']).where(sql.ref('deleted_at'), 'is', null).execute()
+    await db.schema.createIndex('contacts_by_email').on('contacts').columns(['tenant_id', 'email']).where(sql.ref('deleted_at'), 'is', null).execute()
+    await db.schema.createIndex('contacts_by_tags').on('contacts').using('gin').column('tags').execute()
+    await db.schema.createIndex('contacts_by_attributes').on('contacts').using('gin').expression(sql`attributes jsonb_path_ops`).execute()
   },
   handle,
 }
@@ -157,4 +176,106 @@ export async function eligibleRecipients(db: Kysely<ContactDirectoryTables>, ten
     const phone = phoneById.get(contactId)
     return phone ? [{ contactId, phone }] : []
   })
+}
+
+export interface ContactListFilter {
+  tenantId: string
+  /** case-insensitive substring of the name, the email or the phone number */
+  search?: string
+  isActive?: boolean
+  isOptedIn?: boolean
+  /** contacts carrying every one of these tags (normalized: lowercase) */
+  tags?: readonly string[]
+}
+
+const likePattern = (text: string): string => `%${text.replace(/[\\%_]/g, (char) => `\\${char}`)}%`
+
+/**
+ * The phone-number forms of a search: a query made of digits (and `+`, spaces, dots, dashes,
+ * parentheses) matches phone numbers containing its digits; one starting with a 0 (a local
+ * number, `0712…`) also matches without that 0 (`+255712…`).
+ */
+function phoneSearchPatterns(search: string): string[] {
+  if (!/^[+\d\s().-]+$/.test(search)) return []
+  const digits = search.replace(/\D/g, '')
+  if (digits === '') return []
+  const forms = [digits]
+  if (digits.length > 1 && digits.startsWith('0')) forms.push(digits.replace(/^0+/, ''))
+  return forms.filter(Boolean).map(likePattern)
+}
+
+/** The tenant's listed contacts (not deleted) matching the filter, newest first, one page of them. */
+export async function listContacts(db: Kysely<ContactDirectoryTables>, filter: ContactListFilter, page: number, pageSize: number): Promise<{ rows: ContactRow[]; count: number }> {
+  let query = db.selectFrom('contacts').where('tenant_id', '=', filter.tenantId).where('deleted_at', 'is', null)
+  if (filter.isActive !== undefined) query = query.where('is_active', '=', filter.isActive)
+  if (filter.isOptedIn !== undefined) query = query.where('is_opted_in', '=', filter.isOptedIn)
+  if (filter.tags && filter.tags.length > 0) query = query.where(sql<boolean>`tags @> ${sql.val([...filter.tags])}::text[]`)
+  const search = filter.search?.trim()
+  if (search) {
+    const pattern = likePattern(search)
+    const phones = phoneSearchPatterns(search)
+    query = query.where((eb) =>
+      eb.or([
+        eb('name', 'ilike', pattern),
+        eb('email', 'ilike', pattern),
+        eb('phone', 'ilike', pattern),
+        ...phones.map((phone) => eb('phone', 'like', phone)),
+      ]),
+    )
+  }
+  const [rows, total] = await Promise.all([
+    query.selectAll().orderBy('created_at', 'desc').orderBy('contact_id', 'desc').limit(pageSize).offset((page - 1) * pageSize).execute(),
+    query.select((eb) => eb.fn.countAll<number>().as('count')).executeTakeFirstOrThrow(),
+  ])
+  return { rows, count: Number(total.count) }
+}
+
+/** One listed contact of the tenant, or undefined when it does not exist there or was deleted. */
+export async function findContact(db: Kysely<ContactDirectoryTables>, tenantId: string, contactId: string): Promise<ContactRow | undefined> {
+  return db
+    .selectFrom('contacts')
+    .selectAll()
+    .where('contact_id', '=', contactId)
+    .where('tenant_id', '=', tenantId)
+    .where('deleted_at', 'is', null)
+    .executeTakeFirst()
+}
+
+/** When the contact was last messaged, as far as the read model knows yet (null when never). */
+export async function lastContactedAt(db: Kysely<ContactDirectoryTables>, tenantId: string, contactId: string): Promise<string | null> {
+  const row = await db
+    .selectFrom('contacts')
+    .select('last_contacted_at')
+    .where('contact_id', '=', contactId)
+    .where('tenant_id', '=', tenantId)
+    .executeTakeFirst()
+  return row?.last_contacted_at ? new Date(row.last_contacted_at).toISOString() : null
+}
+
+/** The tenant's non-deleted contacts holding these phones and emails, keyed as keyHintOf does. */
+export async function keyHolders(db: Kysely<ContactDirectoryTables>, tenantId: string, phones: readonly string[], emails: readonly string[]): Promise<Map<string, string>> {
+  const holders = new Map<string, string>()
+  if (phones.length === 0 && emails.length === 0) return holders
+  const rows = await db
+    .selectFrom('contacts')
+    .select(['contact_id', 'phone', 'email'])
+    .where('tenant_id', '=', tenantId)
+    .where('deleted_at', 'is', null)
+    .where((eb) => eb.or([sql<boolean>`phone = any(${sql.val([...phones])}::text[])`, sql<boolean>`email = any(${sql.val([...emails])}::text[])`]))
+    .execute()
+  const wantedPhones = new Set(phones)
+  const wantedEmails = new Set(emails)
+  for (const row of rows) {
+    if (row.phone && wantedPhones.has(row.phone)) holders.set(keyHintOf('phone', row.phone), row.contact_id)
+    if (row.email && wantedEmails.has(row.email)) holders.set(keyHintOf('email', row.email), row.contact_id)
+  }
+  return holders
+}
+
+/** The contact commands' lookups (commands/contacts/contactPorts.ts), over this read model as it stands. */
+export function contactDirectoryLookups(db: Kysely<ContactDirectoryTables>): ContactDirectoryLookups {
+  return {
+    lastContactedAt: (tenantId, contactId) => lastContactedAt(db, tenantId, contactId),
+    keyHolders: (tenantId, phones, emails) => keyHolders(db, tenantId, phones, emails),
+  }
 }

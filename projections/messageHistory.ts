@@ -185,3 +185,8 @@ export async function listMessages(db: Kysely<MessageHistoryTables>, filter: Mes
   ])
   return { rows, count: Number(total.count) }
 }
+
+/** One message of the tenant, or undefined when it does not exist there. */
+export async function findMessage(db: Kysely<MessageHistoryTables>, tenantId: string, messageId: string): Promise<MessageRow | undefined> {
+  return db.selectFrom('messages').selectAll().where('message_id', '=', messageId).where('tenant_id', '=', tenantId).executeTakeFirst()
+}

@@ -2,12 +2,11 @@ import { sql, type Kysely, type Transaction } from 'kysely'
 import type { CampaignEvent } from '../commands/campaigns/campaignEvents.ts'
 import type { ConversationEvent } from '../commands/conversations/conversationEvents.ts'
 import type { MessageEvent } from '../commands/messages/messageEvents.ts'
-import type { TenantEvent } from '../commands/tenants/tenantEvents.ts'
 import { localDate, localMonth, monthLabel, monthsEndingWith } from '../infra/calendar.ts'
 import type { RecordedEvent } from '../infra/eventStore/eventStore.ts'
 import type { Projection } from './engine/projection.ts'
 import { addToCounters, CounterBatch, narrow } from './engine/rowWrites.ts'
-import { createTenantZonesTable, TenantZones, tenantZone, tenantZoneEventTypes, type TenantZonesTable } from './tenantZones.ts'
+import { createTenantZonesTable, TenantZones, tenantZone, tenantZoneEventTypes, type TenantZoneEvent, type TenantZonesTable } from './tenantZones.ts'
 
 /**
  * performance_overview: running totals per tenant and message volume per local month, behind
@@ -62,10 +61,10 @@ export interface PerformanceOverviewTables {
 }
 
 type HandledEvent =
-  | TenantEvent
+  | TenantZoneEvent
   | Extract<MessageEvent, { type: 'outboundMessageQueued' | 'inboundMessageReceived' | 'messageDelivered' }>
   | ConversationEvent
-  | Extract<CampaignEvent, { type: 'campaignStarted' | 'campaignCompleted' }>
+  | Extract<CampaignEvent, { type: 'campaignStarted' | 'campaignCompleted' | 'campaignCancelled' }>
 
 const eventTypes = [
   ...tenantZoneEventTypes,
@@ -73,8 +72,11 @@ const eventTypes = [
   'inboundMessageReceived',
   'messageDelivered',
   'conversationStarted',
+  'conversationClosed',
+  'conversationReopened',
   'campaignStarted',
   'campaignCompleted',
+  'campaignCancelled',
 ] as const satisfies readonly HandledEvent['type'][]
 
 const zeroTotals = {
@@ -114,6 +116,7 @@ async function handle(events: readonly RecordedEvent[], trx: Transaction<any>): 
     const tenant = { tenant_id: event.data.tenantId }
     switch (event.type) {
       case 'tenantCreated':
+      case 'tenantUpdated':
         zones.set(event.data.tenantId, event.data.timezone)
         break
       case 'outboundMessageQueued': {
@@ -140,11 +143,20 @@ async function handle(events: readonly RecordedEvent[], trx: Transaction<any>): 
       case 'conversationStarted':
         totals.add(tenant, { conversations: 1, conversations_open: 1 })
         break
+      case 'conversationClosed':
+        totals.add(tenant, { conversations_open: -1 })
+        break
+      case 'conversationReopened':
+        totals.add(tenant, { conversations_open: 1 })
+        break
       case 'campaignStarted':
         totals.add(tenant, { campaigns_started: 1 })
         break
       case 'campaignCompleted':
         totals.add(tenant, { campaigns_completed: 1 })
+        break
+      case 'campaignCancelled':
+        totals.add(tenant, { campaigns_cancelled: 1 })
         break
     }
   }

@@ -14,7 +14,10 @@ export interface TenantZonesTable {
 /** For the (impossible in practice) event of a tenant whose tenantCreated was not seen. */
 export const FALLBACK_ZONE = 'Africa/Dar_es_Salaam'
 
-export const tenantZoneEventTypes = ['tenantCreated'] as const satisfies readonly TenantEvent['type'][]
+/** tenantCreated sets a tenant's zone, tenantUpdated (which always carries the zone) may change it */
+export const tenantZoneEventTypes = ['tenantCreated', 'tenantUpdated'] as const satisfies readonly TenantEvent['type'][]
+
+export type TenantZoneEvent = Extract<TenantEvent, { type: (typeof tenantZoneEventTypes)[number] }>
 
 export async function createTenantZonesTable(db: Kysely<any>): Promise<void> {
   await db.schema

@@ -1,10 +1,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { Kysely } from 'kysely'
 import { Type } from 'typebox'
+import { NotFound } from '../infra/errors.ts'
 import { tenantPrincipal } from '../infra/http/authentication.ts'
 import { readModel } from '../projections/engine/projection.ts'
 import type { ProjectionEngine } from '../projections/engine/projectionEngine.ts'
-import { listMessages, messageHistory, type MessageHistoryTables, type MessageRow } from '../projections/messageHistory.ts'
+import { findMessage, listMessages, messageHistory, type MessageHistoryTables, type MessageRow } from '../projections/messageHistory.ts'
 import { PageQuery, pageLinks } from './pagination.ts'
 import { awaitPosition, MinPosition } from './readYourWrites.ts'
 
@@ -22,6 +23,9 @@ const MessageListQuery = Type.Object({
   ...PageQuery,
   min_position: MinPosition,
 })
+
+const MessageParams = Type.Object({ id: Type.String({ format: 'uuid' }) })
+const DetailQuery = Type.Object({ min_position: MinPosition })
 
 const iso = (value: Date | string | null): string | null => (value === null ? null : new Date(value).toISOString())
 
@@ -57,8 +61,8 @@ export const messageListRoutes: FastifyPluginAsyncTypebox<MessageListRoutesOptio
       history,
       {
         tenantId,
-        conversationId: request.query.conversation_id,
-        campaignId: request.query.campaign_id,
+        conversationId: request.query.conversation_id?.toLowerCase(),
+        campaignId: request.query.campaign_id?.toLowerCase(),
         direction: request.query.direction,
         status: request.query.status,
       },
@@ -66,5 +70,13 @@ export const messageListRoutes: FastifyPluginAsyncTypebox<MessageListRoutesOptio
       pageSize,
     )
     return { success: true, data: { results: rows.map(messageRowView), ...pageLinks(request, page, pageSize, count) } }
+  })
+
+  app.get('/api/messaging/messages/:id/', { schema: { params: MessageParams, querystring: DetailQuery } }, async (request, reply) => {
+    const { tenantId } = tenantPrincipal(request)
+    await awaitPosition(engine, reply, [messageHistory.name], request.query.min_position, readYourWritesTimeoutMs)
+    const row = await findMessage(history, tenantId, request.params.id.toLowerCase())
+    if (!row) throw new NotFound('Message not found')
+    return { success: true, data: messageRowView(row) }
   })
 }

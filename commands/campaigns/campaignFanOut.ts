@@ -3,15 +3,14 @@ import type { EventStore, RecordedEvent } from '../../infra/eventStore/eventStor
 import { deterministicId } from '../../infra/ids.ts'
 import { systemContext } from '../commandContext.ts'
 import { queueCampaignMessage } from '../messages/messageCommands.ts'
-import type { CampaignEvent, CampaignType } from './campaignEvents.ts'
+import { channelOf, type CampaignEvent } from './campaignEvents.ts'
 
 type RecipientsAdded = Extract<CampaignEvent, { type: 'campaignRecipientsAdded' }>
 
 /** The message id of a campaign's message to one contact: the same on every retry and restart. */
 export const campaignMessageId = (campaignId: string, contactId: string): string => deterministicId('campaign-message', campaignId, contactId)
 
-/** The message channel a campaign type sends on (email and mixed campaigns send SMS for now). */
-export const channelOf = (campaignType: CampaignType): 'sms' | 'whatsapp' => (campaignType === 'whatsapp' ? 'whatsapp' : 'sms')
+export { channelOf }
 
 /**
  * The campaign sender: a reactor that turns each chunk of resolved recipients into one queued

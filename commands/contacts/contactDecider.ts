@@ -1,4 +1,4 @@
-import { invalidStatus, NotFound } from '../../infra/errors.ts'
+import { invalidStatus, NotFound, ValidationFailed } from '../../infra/errors.ts'
 import { unreachable, type Decider } from '../decider.ts'
 import type { Attributes, ContactEvent, ContactProfile } from './contactEvents.ts'
 
@@ -31,9 +31,27 @@ export interface ProfileChanges {
   isOptedIn?: boolean
 }
 
+/**
+ * A whole new profile (PUT): fields left out take their defaults (no tags, no attributes, active,
+ * the name defaults to the phone or email); at least a phone or an email must remain.
+ */
+export interface ProfileReplacement {
+  name: string | null
+  phone: string | null
+  email: string | null
+  tags: string[]
+  attributes: Attributes
+  isActive: boolean
+  /** opt-in status set along with the profile; left out, it stays as it is */
+  isOptedIn?: boolean
+}
+
 export type ContactCommand =
   | { type: 'createContact'; contactId: string; tenantId: string; changes: ProfileChanges; source: 'api' | 'bulk_import'; importId: string | null; now: Date }
+  /** upsert semantics: absent fields keep their value, attributes merge */
   | { type: 'updateContact'; changes: ProfileChanges; now: Date }
+  /** PUT semantics: the profile is replaced whole */
+  | { type: 'replaceContact'; replacement: ProfileReplacement; now: Date }
   | { type: 'optIn'; now: Date }
   | { type: 'optOut'; reason: string; now: Date }
   | { type: 'deleteContact'; now: Date }
@@ -74,6 +92,18 @@ function createContact(command: Extract<ContactCommand, { type: 'createContact' 
   ]
 }
 
+/** The events that take a contact from its profile to `next` (and to the wanted opt-in status). */
+function profileEvents(contact: ExistingContact, next: ContactProfile, isOptedIn: boolean | undefined, now: Date): ContactEvent[] {
+  const current = contact.profile
+  const changedFields = (Object.keys(next) as (keyof ContactProfile)[]).filter((field) => !sameValue(next[field], current[field]))
+  const at = now.toISOString()
+  const events: ContactEvent[] = []
+  if (changedFields.length > 0) {
+    events.push({ type: 'contactUpdated', data: { contactId: contact.contactId, tenantId: contact.tenantId, profile: next, changedFields, at } })
+  }
+  return [...events, ...optInEvents(contact, isOptedIn, at)]
+}
+
 function updateContact(command: Extract<ContactCommand, { type: 'updateContact' }>, state: ContactState): ContactEvent[] {
   const contact = existing(state)
   const { changes } = command
@@ -86,13 +116,22 @@ function updateContact(command: Extract<ContactCommand, { type: 'updateContact' 
     attributes: changes.attributes ? { ...current.attributes, ...changes.attributes } : current.attributes,
     isActive: changes.isActive ?? current.isActive,
   }
-  const changedFields = (Object.keys(next) as (keyof ContactProfile)[]).filter((field) => !sameValue(next[field], current[field]))
-  const at = command.now.toISOString()
-  const events: ContactEvent[] = []
-  if (changedFields.length > 0) {
-    events.push({ type: 'contactUpdated', data: { contactId: contact.contactId, tenantId: contact.tenantId, profile: next, changedFields, at } })
+  return profileEvents(contact, next, changes.isOptedIn, command.now)
+}
+
+function replaceContact(command: Extract<ContactCommand, { type: 'replaceContact' }>, state: ContactState): ContactEvent[] {
+  const contact = existing(state)
+  const { replacement } = command
+  if (!replacement.phone && !replacement.email) throw new ValidationFailed({ phone_e164: ['Either phone_e164 or email is required.'] })
+  const next: ContactProfile = {
+    name: replacement.name || replacement.phone || replacement.email || '',
+    phone: replacement.phone,
+    email: replacement.email,
+    tags: replacement.tags,
+    attributes: replacement.attributes,
+    isActive: replacement.isActive,
   }
-  return [...events, ...optInEvents(contact, changes.isOptedIn, at)]
+  return profileEvents(contact, next, replacement.isOptedIn, command.now)
 }
 
 function optIn(command: Extract<ContactCommand, { type: 'optIn' }>, state: ContactState): ContactEvent[] {
@@ -117,6 +156,8 @@ export function decide(command: ContactCommand, state: ContactState): ContactEve
       return createContact(command, state)
     case 'updateContact':
       return updateContact(command, state)
+    case 'replaceContact':
+      return replaceContact(command, state)
     case 'optIn':
       return optIn(command, state)
     case 'optOut':

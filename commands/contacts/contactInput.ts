@@ -1,6 +1,6 @@
 import { Type, type Static } from 'typebox'
 import { ValidationFailed } from '../../infra/errors.ts'
-import type { ProfileChanges } from './contactDecider.ts'
+import type { ProfileChanges, ProfileReplacement } from './contactDecider.ts'
 import { Attributes } from './contactEvents.ts'
 import { normalizePhone, type CountryCode } from './phoneNumber.ts'
 
@@ -58,4 +58,25 @@ export function contactInputFrom(body: ContactUpsertBody, defaultCountry: Countr
   if (body.is_active !== undefined) changes.isActive = body.is_active
   if (body.is_opted_in !== undefined) changes.isOptedIn = body.is_opted_in
   return { phone, email, changes }
+}
+
+/** The body of PUT /contacts/{id}/: the same fields, read as a whole new profile. */
+export const ContactReplaceBody = ContactUpsertBody
+export type ContactReplaceBody = ContactUpsertBody
+
+/**
+ * Normalizes a PUT body into a whole profile, with the same rules as an upsert (E.164, lowercase
+ * email, tags, flat attributes); fields left out take their defaults.
+ */
+export function contactReplacementFrom(body: ContactReplaceBody, defaultCountry: CountryCode): ProfileReplacement {
+  const { phone, email, changes } = contactInputFrom(body, defaultCountry)
+  return {
+    name: changes.name ?? null,
+    phone,
+    email,
+    tags: changes.tags ?? [],
+    attributes: changes.attributes ?? {},
+    isActive: changes.isActive ?? true,
+    ...(changes.isOptedIn !== undefined ? { isOptedIn: changes.isOptedIn } : {}),
+  }
 }

@@ -1,10 +1,11 @@
 import { NotFound, invalidStatus } from '../../infra/errors.ts'
-import { streamName, WrongExpectedVersion, type EventStore } from '../../infra/eventStore/eventStore.ts'
+import { streamName, WrongExpectedVersion, type AppendRequest, type EventStore } from '../../infra/eventStore/eventStore.ts'
 import { deterministicId, newId } from '../../infra/ids.ts'
 import type { CommandContext } from '../commandContext.ts'
-import { executeCommand, loadAggregate, toNewEvents } from '../commandExecution.ts'
+import { executeCommand, expectedVersionOf, loadAggregate, toNewEvents, withConcurrencyRetry } from '../commandExecution.ts'
 import { loadContactSnapshot } from '../conversations/contactSnapshot.ts'
-import { loadTenantConversation } from '../conversations/conversationCommands.ts'
+import { conversationStream, loadTenantConversation } from '../conversations/conversationCommands.ts'
+import { conversationDecider } from '../conversations/conversationDecider.ts'
 import { fold } from '../decider.ts'
 import { messageDecider, type ChannelName, type ExistingMessage, type MessageCommand, type MessageState, type StatusReport } from './messageDecider.ts'
 import type { MessageEvent } from './messageEvents.ts'
@@ -29,17 +30,26 @@ function messageOf(state: MessageState): ExistingMessage {
 }
 
 /**
- * Appends the first event of a new message stream. A message id that is already taken is a
+ * Appends the first event of a new message stream, with `alongside` (another aggregate's events
+ * that must happen with it) in the same atomic append. A message id that is already taken is a
  * redelivery when that stream holds the same kind of message of the same tenant (answered with
- * the message as recorded), and a refusal otherwise.
+ * the message as recorded, nothing appended), and a refusal otherwise. A conflict on another
+ * stream is left to the caller.
  */
-async function createMessage(store: EventStore, context: CommandContext, messageId: string, command: MessageCommand): Promise<MessageOutcome & { created: boolean }> {
+async function createMessage(
+  store: EventStore,
+  context: CommandContext,
+  messageId: string,
+  command: MessageCommand,
+  alongside: AppendRequest[] = [],
+): Promise<MessageOutcome & { created: boolean }> {
   const events = messageDecider.decide(command, messageDecider.initialState)
   try {
-    const result = await store.append([{ streamName: messageStream(messageId), expectedVersion: 'no_stream', events: toNewEvents(events, context) }])
+    // the message stream first: a race to create it is reported on the first stream
+    const result = await store.append([{ streamName: messageStream(messageId), expectedVersion: 'no_stream', events: toNewEvents(events, context) }, ...alongside])
     return { message: messageOf(fold(messageDecider.evolve, messageDecider.initialState, events)), position: result.lastPosition, created: true }
   } catch (error) {
-    if (!(error instanceof WrongExpectedVersion)) throw error
+    if (!(error instanceof WrongExpectedVersion) || error.streamName !== messageStream(messageId)) throw error
     const existing = await loadAggregate(store, messageStream(messageId), messageDecider)
     const wanted = command.type === 'receiveInbound' ? 'inbound' : 'outbound'
     if (existing.state.status === 'absent' || existing.state.tenantId !== context.tenantId || existing.state.direction !== wanted) {
@@ -49,7 +59,10 @@ async function createMessage(store: EventStore, context: CommandContext, message
   }
 }
 
-/** Sends a message to the conversation's contact: refused when the contact opted out or was deleted. */
+/**
+ * Sends a message to the conversation's contact: refused when the conversation is closed, or the
+ * contact opted out or was deleted.
+ */
 export async function queueOutboundMessage(store: EventStore, context: CommandContext, input: ConversationMessageInput): Promise<MessageOutcome & { created: boolean }> {
   const { state: conversation } = await loadTenantConversation(store, context.tenantId, input.conversationId)
   const contact = await loadContactSnapshot(store, context.tenantId, conversation.contactId)
@@ -57,6 +70,7 @@ export async function queueOutboundMessage(store: EventStore, context: CommandCo
   return createMessage(store, context, messageId, {
     type: 'queueOutbound',
     refs: { messageId, tenantId: context.tenantId, conversationId: conversation.conversationId, campaignId: null },
+    conversationStatus: conversation.status,
     recipient: { contactId: contact.contactId, to: contact.phone, optedOut: contact.optedOut, deleted: contact.deleted },
     channel: conversation.channel,
     content: input.content,
@@ -68,24 +82,39 @@ export async function queueOutboundMessage(store: EventStore, context: CommandCo
 /**
  * Records a reply from the conversation's contact, with the contact's current name and the
  * conversation's subject (what the activity feed shows). A reply is a fact: it is recorded even
- * when the contact opted out or was deleted since.
+ * when the contact opted out or was deleted since, and a reply to a closed conversation reopens
+ * it, in the same atomic append (if the conversation changes meanwhile, all is done again).
  */
 export async function receiveInboundMessage(
   store: EventStore,
   context: CommandContext,
   input: ConversationMessageInput & { from?: string | null },
 ): Promise<MessageOutcome & { created: boolean }> {
-  const { state: conversation } = await loadTenantConversation(store, context.tenantId, input.conversationId)
-  const contact = await loadContactSnapshot(store, context.tenantId, conversation.contactId)
   const messageId = input.messageId ?? newId()
-  return createMessage(store, context, messageId, {
-    type: 'receiveInbound',
-    refs: { messageId, tenantId: context.tenantId, conversationId: conversation.conversationId, campaignId: null },
-    sender: { contactId: contact.contactId, name: contact.name, from: input.from !== undefined ? input.from : contact.phone },
-    conversationSubject: conversation.subject,
-    channel: conversation.channel,
-    content: input.content,
-    now: context.now,
+  return withConcurrencyRetry(async () => {
+    const loaded = await loadTenantConversation(store, context.tenantId, input.conversationId)
+    const conversation = loaded.state
+    const contact = await loadContactSnapshot(store, context.tenantId, conversation.contactId)
+    const reopen = conversationDecider.decide({ type: 'reopenForReply', messageId, receivedBy: context.actor, now: context.now }, conversation)
+    const alongside: AppendRequest[] =
+      reopen.length > 0
+        ? [{ streamName: conversationStream(conversation.conversationId), expectedVersion: expectedVersionOf(loaded.version), events: toNewEvents(reopen, context) }]
+        : []
+    return createMessage(
+      store,
+      context,
+      messageId,
+      {
+        type: 'receiveInbound',
+        refs: { messageId, tenantId: context.tenantId, conversationId: conversation.conversationId, campaignId: null },
+        sender: { contactId: contact.contactId, name: contact.name, from: input.from !== undefined ? input.from : contact.phone },
+        conversationSubject: conversation.subject,
+        channel: conversation.channel,
+        content: input.content,
+        now: context.now,
+      },
+      alongside,
+    )
   })
 }
 
@@ -132,6 +161,7 @@ export async function queueCampaignMessage(
     {
       type: 'queueOutbound',
       refs: { messageId: input.messageId, tenantId: context.tenantId, conversationId: null, campaignId: input.campaignId },
+      conversationStatus: null,
       // the campaign resolved its recipients among opted-in, undeleted contacts when it started
       recipient: { contactId: input.contactId, to: input.to, optedOut: false, deleted: false },
       channel: input.channel,

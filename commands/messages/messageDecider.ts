@@ -77,7 +77,17 @@ export type StatusReport =
   | { status: 'failed'; reason: string; providerMessageId: string | null }
 
 export type MessageCommand =
-  | { type: 'queueOutbound'; refs: MessageRefs; recipient: OutboundRecipient; channel: ChannelName; content: string; sentBy: Actor; now: Date }
+  | {
+      type: 'queueOutbound'
+      refs: MessageRefs
+      /** the status of the conversation the message goes into, as the handler read it; null for campaign messages */
+      conversationStatus: 'open' | 'closed' | null
+      recipient: OutboundRecipient
+      channel: ChannelName
+      content: string
+      sentBy: Actor
+      now: Date
+    }
   | { type: 'receiveInbound'; refs: MessageRefs; sender: InboundSender; conversationSubject: string; channel: ChannelName; content: string; now: Date }
   | { type: 'recordStatus'; report: StatusReport; now: Date }
 
@@ -99,6 +109,7 @@ function mustBeAbsent(state: MessageState): void {
 
 function queueOutbound(command: Extract<MessageCommand, { type: 'queueOutbound' }>, state: MessageState): MessageEvent[] {
   mustBeAbsent(state)
+  if (command.conversationStatus === 'closed') throw invalidStatus('Conversation is closed', 'closed', ['open'])
   const { recipient } = command
   if (recipient.deleted) throw new NotFound('Contact not found')
   if (recipient.optedOut) throw new BusinessRuleViolation('Contact has opted out', 'CONTACT_OPTED_OUT', { contact_id: recipient.contactId })

@@ -30,8 +30,9 @@ const StatusBody = Type.Object({
 export const messageRoutes: FastifyPluginAsyncTypebox<MessageRoutesOptions> = async (app, { store, clock }) => {
   app.addHook('preHandler', app.authenticate)
 
-  app.post('/api/messaging/messages/', { schema: { body: SendMessageBody } }, async (request, reply) => {
-    const { conversation_id: conversationId, content } = request.body
+  app.post('/api/messaging/messages/', { schema: { body: SendMessageBody }, config: { rateLimit: 'sms_send', idempotent: true } }, async (request, reply) => {
+    const { content } = request.body
+    const conversationId = request.body.conversation_id.toLowerCase()
     if (!content.trim()) throw ValidationFailed.field('content', 'This field may not be blank.')
     const context = commandContextOf(request, clock)
     const outcome =
@@ -51,7 +52,7 @@ export const messageRoutes: FastifyPluginAsyncTypebox<MessageRoutesOptions> = as
     } else {
       report = { status, providerMessageId }
     }
-    const outcome = await recordMessageStatus(store, commandContextOf(request, clock), request.params.id, report)
+    const outcome = await recordMessageStatus(store, commandContextOf(request, clock), request.params.id.toLowerCase(), report)
     return replyWithPosition(reply, 200, outcome.position, { success: true, data: messageView(outcome.message) })
   })
 }

@@ -9,7 +9,9 @@ import {
   insertCredentials,
   type CredentialTables,
 } from '../../infra/auth/credentialStore.ts'
+import { issueOneTimeToken, type OneTimeTokenTables } from '../../infra/auth/oneTimeTokens.ts'
 import { hashPassword, verifyPassword } from '../../infra/auth/passwords.ts'
+import type { MailMessage } from '../../infra/mail/mailer.ts'
 import type { Principal } from '../../infra/http/authentication.ts'
 import { newId } from '../../infra/ids.ts'
 import type { CommandContext } from '../commandContext.ts'
@@ -17,6 +19,7 @@ import { loadAggregate, toNewEvents } from '../commandExecution.ts'
 import { fold } from '../decider.ts'
 import { tenantDecider } from '../tenants/tenantDecider.ts'
 import { tenantStream } from '../tenants/tenantCommands.ts'
+import { EMAIL_VERIFICATION_TTL_MS, verificationMail } from './accountMail.ts'
 import { fullName, userDecider, type UserState } from './userDecider.ts'
 
 export const userStream = (userId: string): string => streamName('user', userId)
@@ -32,9 +35,12 @@ export interface RegistrationInput {
   timezone: string | undefined
 }
 
+/** The tables of the identity side kept outside the event log. */
+export type IdentityTables = CredentialTables & OneTimeTokenTables
+
 export interface IdentityDependencies {
   store: EventStore
-  db: Kysely<CredentialTables>
+  db: Kysely<IdentityTables>
   defaultTimezone: string
   defaultCountry: string
 }
@@ -59,7 +65,8 @@ export async function loadUser(store: EventStore, userId: string): Promise<Activ
 /**
  * Registration: the credentials row first (its unique email settles concurrent sign-ups), then
  * the user, their first tenant and the membership in one atomic append. If the append fails the
- * row is removed again, so a retry can succeed.
+ * row is removed again, so a retry can succeed. Returns the verification mail for the caller to
+ * send (its token works once, for 48 hours).
  */
 export async function registerUser(deps: IdentityDependencies, input: RegistrationInput, context: Omit<CommandContext, 'tenantId'>) {
   const email = input.email.trim().toLowerCase()
@@ -85,12 +92,14 @@ export async function registerUser(deps: IdentityDependencies, input: Registrati
     tenantDecider.initialState,
   )
   try {
+    const verification = await issueOneTimeToken(deps.db, { purpose: 'email_verification', userId, email, now: ctx.now, ttlMs: EMAIL_VERIFICATION_TTL_MS })
     const result = await deps.store.append([
       { streamName: tenantStream(tenantId), expectedVersion: 'no_stream', events: toNewEvents(tenantEvents, ctx) },
       { streamName: userStream(userId), expectedVersion: 'no_stream', events: toNewEvents([...userEvents, ...joinEvents], ctx) },
     ])
     const user = fold(userDecider.evolve, registered, joinEvents) as ActiveUser
-    return { user, position: result.lastPosition }
+    const mail: MailMessage = verificationMail(email, firstName || actor.name, verification.token)
+    return { user, position: result.lastPosition, mail }
   } catch (error) {
     await deleteCredentials(deps.db, userId)
     throw error
@@ -99,10 +108,15 @@ export async function registerUser(deps: IdentityDependencies, input: Registrati
 
 const BAD_CREDENTIALS = 'No active account found with the given credentials'
 
-export async function authenticateUser(deps: IdentityDependencies, emailInput: string, password: string): Promise<ActiveUser> {
+/** The user behind an email and password, and the credential version their tokens are issued under. */
+export async function authenticateUser(
+  deps: Pick<IdentityDependencies, 'store' | 'db'>,
+  emailInput: string,
+  password: string,
+): Promise<{ user: ActiveUser; credentialVersion: number }> {
   const credentials = await findCredentialsByEmail(deps.db, emailInput.trim().toLowerCase())
   if (!credentials || !(await verifyPassword(password, credentials.password_hash))) throw new AuthenticationRequired(BAD_CREDENTIALS)
   const user = await loadUser(deps.store, credentials.user_id)
   if (!user) throw new AuthenticationRequired(BAD_CREDENTIALS)
-  return user
+  return { user, credentialVersion: credentials.credential_version }
 }

@@ -24,5 +24,40 @@ export const UserJoinedTenant = Type.Object({
   }),
 })
 
-export const UserEvent = Type.Union([UserRegistered, UserJoinedTenant])
+/** The user's names changed (PUT /auth/profile/); carries the whole new profile. */
+export const UserProfileUpdated = Type.Object({
+  type: Type.Literal('userProfileUpdated'),
+  data: Type.Object({
+    userId: Type.String(),
+    email: Type.String(),
+    firstName: Type.String(),
+    lastName: Type.String(),
+    at: Type.String(),
+  }),
+})
+
+/** The user proved they receive mail at this address (a verification token from it was used). */
+export const UserEmailVerified = Type.Object({
+  type: Type.Literal('userEmailVerified'),
+  data: Type.Object({
+    userId: Type.String(),
+    email: Type.String(),
+    at: Type.String(),
+  }),
+})
+
+/**
+ * The password was changed (by the user, knowing the old one) or reset (through a mailed token).
+ * The fact only: the hash lives in the credentials table, never in an event.
+ */
+export const UserPasswordChanged = Type.Object({
+  type: Type.Literal('userPasswordChanged'),
+  data: Type.Object({
+    userId: Type.String(),
+    method: Type.Union([Type.Literal('change'), Type.Literal('reset')]),
+    at: Type.String(),
+  }),
+})
+
+export const UserEvent = Type.Union([UserRegistered, UserJoinedTenant, UserProfileUpdated, UserEmailVerified, UserPasswordChanged])
 export type UserEvent = Static<typeof UserEvent>

@@ -4,6 +4,13 @@ import type { MigrationSet } from '../database/migrations.ts'
 /**
  * Login credentials live outside the event log (events carry no secrets): one row per user with
  * the unique email and the password hash. The user's profile and memberships are events.
+ *
+ * `credential_version` counts password changes. Every token carries the version it was issued
+ * under (claim `cv`); a password change or reset raises it, and tokens of an older version are
+ * refused from then on (refresh tokens at once, access tokens within the cache's lifetime, see
+ * CredentialVersionCache). A counter rather than a comparison of `iat` with `password_changed_at`:
+ * `iat` has one-second resolution and comes from the wall clock, while the service's time is the
+ * injected clock; a counter is exact whatever the clocks say.
  */
 export interface UserCredentialsTable {
   user_id: string
@@ -11,6 +18,7 @@ export interface UserCredentialsTable {
   password_hash: string
   created_at: Generated<Date>
   password_changed_at: Generated<Date>
+  credential_version: Generated<number>
 }
 
 export interface CredentialTables {
@@ -36,6 +44,17 @@ export const credentialMigrations: MigrationSet = {
       await db.schema.dropTable('user_credentials').ifExists().execute()
     },
   },
+  '20261122120000_user_credential_version': {
+    async up(db) {
+      await db.schema
+        .alterTable('user_credentials')
+        .addColumn('credential_version', 'integer', (c) => c.notNull().defaultTo(0))
+        .execute()
+    },
+    async down(db) {
+      await db.schema.alterTable('user_credentials').dropColumn('credential_version').execute()
+    },
+  },
 }
 
 /** Inserts the row; false when the email is taken. */
@@ -50,4 +69,79 @@ export async function findCredentialsByEmail(db: Kysely<CredentialTables>, email
 
 export async function deleteCredentials(db: Kysely<CredentialTables>, userId: string): Promise<void> {
   await db.deleteFrom('user_credentials').where('user_id', '=', userId).execute()
+}
+
+export async function findCredentialsByUserId(db: Kysely<CredentialTables>, userId: string): Promise<UserCredentials | undefined> {
+  return db.selectFrom('user_credentials').selectAll().where('user_id', '=', userId).executeTakeFirst()
+}
+
+/** The user's current credential version, or null when the user has no credentials. */
+export async function credentialVersionOf(db: Kysely<CredentialTables>, userId: string): Promise<number | null> {
+  const row = await db.selectFrom('user_credentials').select('credential_version').where('user_id', '=', userId).executeTakeFirst()
+  return row ? row.credential_version : null
+}
+
+/**
+ * Replaces the password hash and raises the credential version (revoking every token issued
+ * before); returns the new version, or null when the user has no credentials, or when
+ * `expectedHash` is given and the stored hash is no longer that one (a concurrent change won).
+ */
+export async function replacePassword(
+  db: Kysely<CredentialTables>,
+  userId: string,
+  passwordHash: string,
+  at: Date,
+  expectedHash?: string,
+): Promise<number | null> {
+  let update = db
+    .updateTable('user_credentials')
+    .set({ password_hash: passwordHash, password_changed_at: at, credential_version: sql<number>`credential_version + 1` })
+    .where('user_id', '=', userId)
+  if (expectedHash !== undefined) update = update.where('password_hash', '=', expectedHash)
+  const row = await update.returning('credential_version').executeTakeFirst()
+  return row ? row.credential_version : null
+}
+
+/**
+ * The credential version of each user, as the `authenticate` preHandler checks it on every request
+ * with an access token: cached in this process for `ttlMs` (10 s by default), so a busy user costs
+ * one indexed lookup per ten seconds, not one per request. A change made by this process is
+ * remembered at once; one made by another process is seen here within `ttlMs`, so an access token
+ * issued before a password change dies at the latest `ttlMs` after it (refresh tokens are checked
+ * against the database itself, at once).
+ */
+export class CredentialVersionCache {
+  readonly #db: Kysely<CredentialTables>
+  readonly #now: () => number
+  readonly #ttlMs: number
+  readonly #maxEntries: number
+  readonly #entries = new Map<string, { version: number | null; fetchedAt: number }>()
+
+  constructor(db: Kysely<CredentialTables>, now: () => number, options: { ttlMs?: number; maxEntries?: number } = {}) {
+    this.#db = db
+    this.#now = now
+    this.#ttlMs = options.ttlMs ?? 10_000
+    this.#maxEntries = options.maxEntries ?? 10_000
+  }
+
+  /** The user's credential version (null: no credentials, every token refused). */
+  async current(userId: string): Promise<number | null> {
+    const cached = this.#entries.get(userId)
+    const now = this.#now()
+    if (cached && now - cached.fetchedAt < this.#ttlMs && now >= cached.fetchedAt) return cached.version
+    const version = await credentialVersionOf(this.#db, userId)
+    this.remember(userId, version)
+    return version
+  }
+
+  /** Records a version this process has just written (or read). */
+  remember(userId: string, version: number | null): void {
+    this.#entries.delete(userId)
+    if (this.#entries.size >= this.#maxEntries) {
+      // the oldest entry goes first (a Map iterates in insertion order)
+      const oldest = this.#entries.keys().next()
+      if (!oldest.done) this.#entries.delete(oldest.value)
+    }
+    this.#entries.set(userId, { version, fetchedAt: this.#now() })
+  }
 }

@@ -13,6 +13,8 @@ export interface Principal {
   role: TenantRole | null
   name: string
   email: string
+  /** how the caller proved who they are: a bearer token (the default) or an API key */
+  authenticatedWith?: 'token' | 'api_key'
 }
 
 export interface TenantPrincipal extends Principal {
@@ -28,6 +30,8 @@ export interface TokenClaims {
   name: string
   email: string
   typ: 'access' | 'refresh'
+  /** the user's credential version when the token was issued; a password change raises it */
+  cv?: number
 }
 
 declare module '@fastify/jwt' {
@@ -44,8 +48,8 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** preHandler: the caller must present a valid access token */
     authenticate(request: FastifyRequest): Promise<void>
-    /** sign a token pair for a principal */
-    issueTokens(principal: Principal): { access: string; refresh: string }
+    /** sign a token pair for a principal, under the user's current credential version */
+    issueTokens(principal: Principal, options?: { credentialVersion?: number }): { access: string; refresh: string }
     /** verify a refresh token and return its claims */
     verifyRefreshToken(token: string): TokenClaims & { iat: number; exp: number }
   }
@@ -55,6 +59,14 @@ export interface AuthenticationOptions {
   secret: string
   accessTtlSeconds: number
   refreshTtlSeconds: number
+  /**
+   * The user's current credential version (null: the user has no credentials any more). When
+   * given, an access token issued under another version is refused: a password change ends every
+   * session opened before it. Expected to be cached (it runs on every authenticated request).
+   */
+  currentCredentialVersion?: (userId: string) => Promise<number | null>
+  /** The principal an API key acts as, or null for an unknown or revoked key. Without it, API keys are refused. */
+  verifyApiKey?: (key: string) => Promise<Principal | null>
 }
 
 const NO_TENANT = 'User is not associated with any tenant'
@@ -67,10 +79,17 @@ export function tenantPrincipal(request: FastifyRequest): TenantPrincipal {
   return principal as TenantPrincipal
 }
 
+const BEARER = /^Bearer\s+\S+$/i
+const API_KEY_SCHEME = /^Api-Key\s+(\S+)$/i
+
 /**
  * HS256 bearer tokens through @fastify/jwt, with the algorithm pinned and `exp` required. Access
- * and refresh tokens carry the user, tenant and role; a missing, malformed, expired or wrong-type
- * token is a 401 with the spec's body.
+ * and refresh tokens carry the user, tenant, role and credential version; a missing, malformed,
+ * expired, wrong-type or revoked token is a 401 with the spec's body.
+ *
+ * Scripts may present an API key instead: `Authorization: Api-Key <key>` or `X-API-Key: <key>`.
+ * The key is checked by the injected `verifyApiKey` (this module knows nothing of where keys live);
+ * an unknown or revoked key is the same 401.
  */
 export const authentication = fp(
   async (app: FastifyInstance, options: AuthenticationOptions) => {
@@ -81,9 +100,28 @@ export const authentication = fp(
     })
     app.decorateRequest('principal', null)
 
+    const byApiKey = async (key: string): Promise<Principal> => {
+      const principal = options.verifyApiKey ? await options.verifyApiKey(key) : null
+      if (!principal) throw new AuthenticationRequired()
+      return { ...principal, authenticatedWith: 'api_key' }
+    }
+
     app.decorate('authenticate', async (request: FastifyRequest) => {
       const header = request.headers.authorization
-      if (!header || !/^Bearer\s+\S+$/i.test(header)) throw new AuthenticationRequired()
+      const apiKeyHeader = request.headers['x-api-key']
+      if (!header) {
+        if (typeof apiKeyHeader === 'string' && apiKeyHeader.trim() !== '') {
+          request.principal = await byApiKey(apiKeyHeader.trim())
+          return
+        }
+        throw new AuthenticationRequired()
+      }
+      const apiKey = API_KEY_SCHEME.exec(header)
+      if (apiKey) {
+        request.principal = await byApiKey(apiKey[1]!)
+        return
+      }
+      if (!BEARER.test(header)) throw new AuthenticationRequired()
       let claims: TokenClaims
       try {
         claims = await request.jwtVerify<TokenClaims>()
@@ -91,22 +129,28 @@ export const authentication = fp(
         throw new AuthenticationRequired()
       }
       if (claims.typ !== 'access') throw new AuthenticationRequired()
+      if (options.currentCredentialVersion) {
+        const current = await options.currentCredentialVersion(claims.sub)
+        if (current === null || (claims.cv ?? 0) !== current) throw new AuthenticationRequired()
+      }
       request.principal = {
         userId: claims.sub,
         tenantId: claims.tid ?? null,
         role: claims.role ?? null,
         name: claims.name,
         email: claims.email,
+        authenticatedWith: 'token',
       }
     })
 
-    app.decorate('issueTokens', (principal: Principal) => {
+    app.decorate('issueTokens', (principal: Principal, issue: { credentialVersion?: number } = {}) => {
       const claims = {
         sub: principal.userId,
         tid: principal.tenantId,
         role: principal.role,
         name: principal.name,
         email: principal.email,
+        cv: issue.credentialVersion ?? 0,
       }
       return {
         access: app.jwt.sign({ ...claims, typ: 'access' }, { expiresIn: options.accessTtlSeconds }),

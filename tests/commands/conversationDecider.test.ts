@@ -110,6 +110,7 @@ t.test('evolve: a started conversation is open, with the facts of its event', as
     subject: 'Kenya Coffee Exports',
     channel: 'sms',
     startedBy: actor,
+    assignedTo: null,
     createdAt: '2026-03-10T09:00:00.000Z',
     updatedAt: '2026-03-10T09:00:00.000Z',
   })

@@ -60,6 +60,7 @@ const recipient: OutboundRecipient = { contactId, to: '+255712345678', optedOut:
 const queue = (overrides: Partial<Extract<MessageCommand, { type: 'queueOutbound' }>> = {}): MessageCommand => ({
   type: 'queueOutbound',
   refs,
+  conversationStatus: 'open',
   recipient,
   channel: 'sms',
   content: 'Habari John, your order has shipped',

@@ -47,7 +47,7 @@ const created: TemplateEvent = {
 
 function draft(): ExistingTemplate {
   const state = spec.given([created]).state()
-  if (state.status === 'absent') throw new Error('a created template is not absent')
+  if (state.status === 'absent' || state.status === 'deleted') throw new Error('a created template is live')
   return state
 }
 

@@ -2,6 +2,7 @@ import type { FastifyInstance, InjectOptions } from 'fastify'
 import { buildApp, openServices, type Services } from '../../app.ts'
 import { ManualClock, type Clock } from '../../infra/clock.ts'
 import { loadConfig } from '../../infra/config.ts'
+import type { Mailer } from '../../infra/mail/mailer.ts'
 import { createTestDatabase, type TestDatabase } from './testDatabase.ts'
 
 export interface TestApp {
@@ -20,7 +21,7 @@ export const TEST_JWT_SECRET = 'test-secret-that-is-long-enough-for-hs256-signin
 /** The whole service against a fresh PostgreSQL database of its own, closed when the test ends. */
 export async function startTestApp(
   t: Teardown,
-  options: { clock?: Clock; label?: string; env?: Record<string, string> } = {},
+  options: { clock?: Clock; label?: string; env?: Record<string, string>; mailer?: Mailer } = {},
 ): Promise<TestApp> {
   const database = await createTestDatabase(options.label ?? 'app')
   const clock = options.clock ?? new ManualClock('2026-03-10T09:00:00Z')
@@ -36,7 +37,7 @@ export async function startTestApp(
     RATE_LIMITS_ENABLED: 'false',
     ...options.env,
   })
-  const services = await openServices(config, { clock })
+  const services = await openServices(config, { clock, mailer: options.mailer })
   const app = await buildApp(services)
   t.teardown(async () => {
     await app.close()

@@ -1,0 +1,114 @@
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
+import { sql } from 'kysely'
+import type { Services } from '../../app.ts'
+import { toNewEvents } from '../../commands/commandExecution.ts'
+import type { CommandContext } from '../../commands/commandContext.ts'
+import { contactCriteriaFrom, type ContactCriteriaBody } from '../../commands/contactCriteria.ts'
+import { segmentStream } from '../../commands/segments/segmentCommands.ts'
+import type { SegmentEvent } from '../../commands/segments/segmentEvents.ts'
+import { newId } from '../../infra/ids.ts'
+import { as, type Session } from '../support/testApp.ts'
+
+/** Helpers the campaign HTTP tests share. */
+export function campaignFixtures(app: FastifyInstance, services: Services) {
+  const request = (who: Session, method: 'GET' | 'POST' | 'PUT' | 'DELETE', url: string, payload?: unknown): Promise<LightMyRequestResponse> =>
+    app.inject(as(who, { method, url, ...(payload === undefined ? {} : { payload: payload as object }) }))
+
+  /** The body of a 2xx answer; fails loudly otherwise. */
+  const ok = async (response: Promise<LightMyRequestResponse>, status = 200) => {
+    const answer = await response
+    if (answer.statusCode !== status) throw new Error(`expected ${status}, got ${answer.statusCode}: ${answer.body}`)
+    return answer.json()
+  }
+
+  const createContact = async (who: Session, payload: object): Promise<string> => (await ok(request(who, 'POST', '/api/messaging/contacts/', payload), 201)).data.id
+
+  /** Every event ever appended, in every stream (committed or not yet visible to global readers). */
+  const eventCount = async (): Promise<number> => (await sql<{ n: number }>`select count(*)::int as n from es_events`.execute(services.database.db)).rows[0]!.n
+
+  const streamVersion = async (campaignId: string): Promise<number> => (await services.store.readStream(`campaign-${campaignId}`)).version
+
+  const contextOf = (who: Session): CommandContext => ({
+    tenantId: who.tenantId,
+    actor: { userId: who.userId, name: 'David Ochieng' },
+    correlationId: newId(),
+    causationId: null,
+    ip: null,
+    userAgent: null,
+    now: new Date('2026-03-10T08:00:00Z'),
+  })
+
+  /** A segment of the tenant, recorded as the segment commands record it (the campaign tests only need it to exist). */
+  const createSegment = async (who: Session, name: string, criteria: ContactCriteriaBody): Promise<string> => {
+    const segmentId = newId()
+    const context = contextOf(who)
+    const created: SegmentEvent = {
+      type: 'segmentCreated',
+      data: { segmentId, tenantId: who.tenantId, name, description: '', criteria: contactCriteriaFrom(criteria), createdBy: context.actor, at: context.now.toISOString() },
+    }
+    await services.store.append([{ streamName: segmentStream(segmentId), expectedVersion: 'no_stream', events: toNewEvents([created], context) }])
+    return segmentId
+  }
+
+  const deleteSegment = async (who: Session, segmentId: string, name: string): Promise<void> => {
+    const context = contextOf(who)
+    const deleted: SegmentEvent = { type: 'segmentDeleted', data: { segmentId, tenantId: who.tenantId, name, at: context.now.toISOString() } }
+    await services.store.append([{ streamName: segmentStream(segmentId), expectedVersion: 0, events: toNewEvents([deleted], context) }])
+  }
+
+  return { request, ok, createContact, eventCount, streamVersion, createSegment, deleteSegment }
+}
+
+/** The field names of the spec's campaign list sample, in its order. */
+export const SPEC_LIST_FIELDS = [
+  'id',
+  'name',
+  'description',
+  'campaign_type',
+  'campaign_type_display',
+  'message_text',
+  'template',
+  'status',
+  'status_display',
+  'scheduled_at',
+  'started_at',
+  'completed_at',
+  'total_recipients',
+  'sent_count',
+  'delivered_count',
+  'read_count',
+  'failed_count',
+  'estimated_cost',
+  'actual_cost',
+  'progress_percentage',
+  'delivery_rate',
+  'read_rate',
+  'is_active',
+  'can_edit',
+  'can_start',
+  'can_pause',
+  'can_cancel',
+  'is_recurring',
+  'recurring_schedule',
+  'settings',
+  'created_by',
+  'created_by_name',
+  'created_at',
+  'updated_at',
+  'target_contact_count',
+  'target_segment_names',
+]
+
+/** The field names of the spec's create sample. */
+export const SPEC_CREATE_FIELDS = [
+  'id',
+  'name',
+  'description',
+  'campaign_type',
+  'status',
+  'total_recipients',
+  'estimated_cost',
+  'created_at',
+  'target_contact_count',
+  'target_segment_names',
+]
