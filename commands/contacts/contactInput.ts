@@ -1,5 +1,6 @@
 import { Type, type Static } from 'typebox'
 import { ValidationFailed } from '../../infra/errors.ts'
+import { compileBodyValidator } from '../../infra/http/validation.ts'
 import type { ProfileChanges, ProfileReplacement } from './contactDecider.ts'
 import { Attributes } from './contactEvents.ts'
 import { normalizePhone, type CountryCode } from './phoneNumber.ts'
@@ -8,7 +9,9 @@ import { normalizePhone, type CountryCode } from './phoneNumber.ts'
 export const ContactUpsertBody = Type.Object({
   name: Type.Optional(Type.String({ maxLength: 200 })),
   phone_e164: Type.Optional(Type.Union([Type.String({ maxLength: 40 }), Type.Null()])),
-  email: Type.Optional(Type.Union([Type.String({ format: 'email', maxLength: 254 }), Type.Null()])),
+  // the address's form is checked by contactInputFrom, for a plain "Enter a valid email address."
+  // where the union would say "Does not match any allowed form."
+  email: Type.Optional(Type.Union([Type.String({ maxLength: 254 }), Type.Null()])),
   attributes: Type.Optional(Attributes),
   tags: Type.Optional(Type.Array(Type.String({ maxLength: 64 }), { maxItems: 100 })),
   is_active: Type.Optional(Type.Boolean()),
@@ -36,6 +39,8 @@ export function normalizeEmail(email: string): string {
   return email.trim().toLowerCase()
 }
 
+const validateEmail = compileBodyValidator(Type.String({ format: 'email' }))
+
 /** Normalizes a validated body; throws the spec's field errors for what the schema cannot see. */
 export function contactInputFrom(body: ContactUpsertBody, defaultCountry: CountryCode): ContactInput {
   const errors: Record<string, string[]> = {}
@@ -45,6 +50,7 @@ export function contactInputFrom(body: ContactUpsertBody, defaultCountry: Countr
     if (!phone) errors.phone_e164 = ['Invalid E.164 format']
   }
   const email = body.email ? normalizeEmail(body.email) : null
+  if (email !== null && validateEmail(email)) errors.email = ['Enter a valid email address.']
   if (!body.phone_e164 && !body.email) errors.phone_e164 = ['Either phone_e164 or email is required.']
   if (Object.keys(errors).length > 0) throw new ValidationFailed(errors)
 

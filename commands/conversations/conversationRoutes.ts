@@ -35,7 +35,7 @@ export const conversationRoutes: FastifyPluginAsyncTypebox<ConversationRoutesOpt
     const subject = request.body.subject.trim()
     if (!subject) throw ValidationFailed.field('subject', 'This field may not be blank.')
     const outcome = await startConversation(store, commandContextOf(request, clock), {
-      contactId: request.body.contact_id,
+      contactId: request.body.contact_id.toLowerCase(),
       subject,
       channel: request.body.channel ?? 'sms',
     })

@@ -366,6 +366,9 @@ t.test('updateCampaign', async (t) => {
 
   t.test('records nothing when nothing changed', async (t) => {
     spec.given([created]).when(update(draftCampaign, {})).then(t, [])
+    // stored events may give object keys back in another order: that is no change
+    const reordered = { ...update(draftCampaign, { settings: { timezone: 'Africa/Dar_es_Salaam', send_time: '09:00' } }) }
+    spec.given([created]).when(reordered).then(t, [], 'the same settings in another key order')
   })
 
   t.test('records the new resolution when only what the targets resolve to moved', async (t) => {

@@ -11,8 +11,23 @@ import { as, type Session } from '../support/testApp.ts'
 
 /** Helpers the campaign HTTP tests share. */
 export function campaignFixtures(app: FastifyInstance, services: Services) {
-  const request = (who: Session, method: 'GET' | 'POST' | 'PUT' | 'DELETE', url: string, payload?: unknown): Promise<LightMyRequestResponse> =>
-    app.inject(as(who, { method, url, ...(payload === undefined ? {} : { payload: payload as object }) }))
+  /** the highest position a command answered with */
+  let lastPosition = 0
+  const request = async (who: Session, method: 'GET' | 'POST' | 'PUT' | 'DELETE', url: string, payload?: unknown): Promise<LightMyRequestResponse> => {
+    const response = await app.inject(as(who, { method, url, ...(payload === undefined ? {} : { payload: payload as object }) }))
+    const position = Number(response.headers['x-event-position'])
+    if (Number.isFinite(position)) lastPosition = Math.max(lastPosition, position)
+    return response
+  }
+
+  /**
+   * Waits until the contact directory has every command answered so far. Recipient resolution
+   * waits for the head of the log by itself, but the head it sees lags while a transaction
+   * elsewhere on the shared test server is open; the positions of our own commands do not.
+   */
+  const contactsSettled = async (): Promise<void> => {
+    if (!(await services.engine.waitFor('contact_directory', lastPosition, 30_000))) throw new Error('the contact directory did not catch up')
+  }
 
   /** The body of a 2xx answer; fails loudly otherwise. */
   const ok = async (response: Promise<LightMyRequestResponse>, status = 200) => {
@@ -46,7 +61,8 @@ export function campaignFixtures(app: FastifyInstance, services: Services) {
       type: 'segmentCreated',
       data: { segmentId, tenantId: who.tenantId, name, description: '', criteria: contactCriteriaFrom(criteria), createdBy: context.actor, at: context.now.toISOString() },
     }
-    await services.store.append([{ streamName: segmentStream(segmentId), expectedVersion: 'no_stream', events: toNewEvents([created], context) }])
+    const appended = await services.store.append([{ streamName: segmentStream(segmentId), expectedVersion: 'no_stream', events: toNewEvents([created], context) }])
+    lastPosition = Math.max(lastPosition, appended.lastPosition)
     return segmentId
   }
 
@@ -56,7 +72,7 @@ export function campaignFixtures(app: FastifyInstance, services: Services) {
     await services.store.append([{ streamName: segmentStream(segmentId), expectedVersion: 0, events: toNewEvents([deleted], context) }])
   }
 
-  return { request, ok, createContact, eventCount, streamVersion, createSegment, deleteSegment }
+  return { request, ok, createContact, contactsSettled, eventCount, streamVersion, createSegment, deleteSegment }
 }
 
 /** The field names of the spec's campaign list sample, in its order. */

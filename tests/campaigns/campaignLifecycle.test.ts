@@ -15,7 +15,7 @@ const MINUTE = 60_000
 t.test('campaign lifecycle, list and details over HTTP', async (t) => {
   const clock = new ManualClock('2026-03-10T09:00:00Z')
   const { app, services } = await startTestApp(t, { clock, label: 'campaign_lifecycle' })
-  const { request, ok, createContact, streamVersion, createSegment } = campaignFixtures(app, services)
+  const { request, ok, createContact, contactsSettled, streamVersion, createSegment } = campaignFixtures(app, services)
   const session = await registerUser(app, { first_name: 'Amina', last_name: 'Juma' })
   const other = await registerUser(app, { tenant_name: 'Other Ltd' })
   const at = () => clock.now().toISOString()
@@ -25,6 +25,7 @@ t.test('campaign lifecycle, list and details over HTTP', async (t) => {
   const chausiku = await createContact(session, { name: 'Chausiku', phone_e164: '+255712000003', tags: ['premium'], is_opted_in: true })
   const daudi = await createContact(session, { name: 'Daudi', phone_e164: '+255712000004', tags: ['premium'] })
   const vip = await createSegment(session, 'VIP Customers', { tags: ['vip'] })
+  await contactsSettled()
 
   const create = async (payload: object) => (await ok(request(session, 'POST', '/api/messaging/campaigns/', payload), 201)).data.id as string
   const action = (id: string, name: string, who = session) => request(who, 'POST', `/api/messaging/campaigns/${id}/${name}/`)
@@ -49,6 +50,7 @@ t.test('campaign lifecycle, list and details over HTTP', async (t) => {
   t.test('start resolves segments and criteria now, then pause, resume and complete', async (t) => {
     // a contact joins the segment after the campaign was created: start sees it
     const eliya = await createContact(session, { name: 'Eliya', phone_e164: '+255712000005', tags: ['vip'], is_opted_in: true })
+    await contactsSettled()
     clock.advance(MINUTE)
     const started = await action(blackFriday, 'start')
     t.equal(started.statusCode, 200, started.body)

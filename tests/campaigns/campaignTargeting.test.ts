@@ -11,7 +11,7 @@ const NOW = '2026-03-10T09:00:00.000Z'
  */
 t.test('campaign targeting, dry run, create, update and delete over HTTP', async (t) => {
   const { app, services } = await startTestApp(t, { label: 'campaign_targeting' })
-  const { request, ok, createContact, eventCount, streamVersion, createSegment, deleteSegment } = campaignFixtures(app, services)
+  const { request, ok, createContact, contactsSettled, eventCount, streamVersion, createSegment, deleteSegment } = campaignFixtures(app, services)
   const session = await registerUser(app, { first_name: 'Amina', last_name: 'Juma' })
   const other = await registerUser(app, { tenant_name: 'Other Ltd' })
 
@@ -28,6 +28,7 @@ t.test('campaign targeting, dry run, create, update and delete over HTTP', async
   const vipSegment = await createSegment(session, 'VIP Customers', { tags: ['vip'] })
   const newSegment = await createSegment(session, 'New Subscribers', { tags: ['new'] })
   const foreignSegment = await createSegment(other, 'Their VIPs', { tags: ['vip'] })
+  await contactsSettled()
 
   const smartBody = {
     name: 'New Year Promotion',

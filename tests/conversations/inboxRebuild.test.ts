@@ -125,7 +125,10 @@ t.test('template catalog and conversation inbox: rebuilt equals incremental', as
         }
       }
 
-      const head = await services.store.headPosition()
+      // the last event appended (every command above has returned): headPosition() would lag
+      // behind it while any transaction on the server is open
+      const { rows: last } = await sql<{ head: string }>`select coalesce(max(position), 0)::text as head from es_events`.execute(db)
+      const head = Number(last[0]!.head)
       t.ok(await services.engine.waitForAll(head, 20_000), 'the live projections caught up')
       const replayed: Projection[] = mine.map((projection) => ({ ...projection, version: 2000 + run }))
       const rebuild = new ProjectionEngine({ db, store: services.store, batchSize })

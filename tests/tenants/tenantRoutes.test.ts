@@ -72,6 +72,19 @@ t.test('tenants over HTTP', async (t) => {
     t.equal(list.json().data.count, 3)
   })
 
+  t.test('POST /tenants/ honours Idempotency-Key', async (t) => {
+    const request = as(stranger, { method: 'POST', url: '/api/tenants/', headers: { 'idempotency-key': 'tenant-create-1' }, payload: { name: 'Once' } })
+    const first = await app.inject(request)
+    t.equal(first.statusCode, 201, first.body)
+    const before = await eventCount()
+    const again = await app.inject(request)
+    t.equal(again.statusCode, 201)
+    t.equal(again.json().data.id, first.json().data.id, 'the first answer again')
+    t.equal(await eventCount(), before, 'nothing appended')
+    const names = (await app.inject(as(stranger, { method: 'GET', url: '/api/tenants/' }))).json().data.results.map((r: { name: string }) => r.name)
+    t.same(names, ['Stranger Ltd', 'Once'])
+  })
+
   t.test('POST /tenants/ refusals append nothing', async (t) => {
     const before = await eventCount()
     const missing = await app.inject(as(admin, { method: 'POST', url: '/api/tenants/', payload: {} }))
