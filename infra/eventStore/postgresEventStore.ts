@@ -342,9 +342,9 @@ export class PostgresEventStore implements EventStore {
   }
 
   async headPosition(): Promise<number> {
-    const { rows } = await sql<{ head: number }>`
-      select coalesce(max(position), 0) as head from es_events
-       where position < pg_snapshot_xmin(pg_current_snapshot())::text::bigint * ${POSITIONS_PER_TRANSACTION}`.execute(this.#db)
+    // every committed event, including those a reader must still wait for (an older writer's
+    // transaction is open): waiting for the head means waiting for all of them
+    const { rows } = await sql<{ head: number }>`select coalesce(max(position), 0) as head from es_events`.execute(this.#db)
     return rows[0]?.head ?? 0
   }
 

@@ -75,6 +75,28 @@ t.test('PostgreSQL server', async (t) => {
   }
 
   await eventStoreContract(t, 'PostgreSQL server', freshStores(database, { appendInSlowTransaction }), { parallel: true })
+
+  t.test('the head counts an event committed while an older writer is still open', async (t) => {
+    const store = await (freshStores(database))().then((subject) => subject.store)
+    t.teardown(() => store.close())
+    const meta = { tenantId: null, userId: null, correlationId: 'c', causationId: null, ip: null, userAgent: null, occurredAt: '2026-01-01T00:00:00Z', schemaVersion: 1 }
+    const older = await slowPool.connect()
+    try {
+      await older.query('begin')
+      await older.query('select pg_current_xact_id()') // an open writer with an older transaction id
+      const committed = await store.append([{ streamName: 'head-1', expectedVersion: 'no_stream', events: [{ id: crypto.randomUUID(), type: 'Committed', data: {}, metadata: meta }] }])
+      t.ok((await store.headPosition()) >= committed.lastPosition, 'the head is past the committed event')
+      const visible = await store.readAll({ after: 0 })
+      t.equal(visible.events.length, 0, 'readers cannot see it yet')
+      t.ok(visible.scannedTo < committed.lastPosition, 'and cannot checkpoint past it')
+      await older.query('rollback')
+      const after = await store.readAll({ after: 0 })
+      t.same(after.events.map((e) => e.position), [committed.lastPosition], 'once the older writer ends, it is read')
+    } finally {
+      await older.query('rollback').catch(() => undefined)
+      older.release()
+    }
+  })
 })
 
 t.test('embedded PGlite', async (t) => {
