@@ -1,12 +1,7 @@
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { sql } from 'kysely'
 import type { Services } from '../../app.ts'
-import { toNewEvents } from '../../commands/commandExecution.ts'
-import type { CommandContext } from '../../commands/commandContext.ts'
-import { contactCriteriaFrom, type ContactCriteriaBody } from '../../commands/contactCriteria.ts'
-import { segmentStream } from '../../commands/segments/segmentCommands.ts'
-import type { SegmentEvent } from '../../commands/segments/segmentEvents.ts'
-import { newId } from '../../infra/ids.ts'
+import type { ContactCriteriaBody } from '../../commands/contactCriteria.ts'
 import { as, type Session } from '../support/testApp.ts'
 
 /** Helpers the campaign HTTP tests share. */
@@ -43,33 +38,11 @@ export function campaignFixtures(app: FastifyInstance, services: Services) {
 
   const streamVersion = async (campaignId: string): Promise<number> => (await services.store.readStream(`campaign-${campaignId}`)).version
 
-  const contextOf = (who: Session): CommandContext => ({
-    tenantId: who.tenantId,
-    actor: { userId: who.userId, name: 'David Ochieng' },
-    correlationId: newId(),
-    causationId: null,
-    ip: null,
-    userAgent: null,
-    now: new Date('2026-03-10T08:00:00Z'),
-  })
+  const createSegment = async (who: Session, name: string, criteria: ContactCriteriaBody): Promise<string> =>
+    (await ok(request(who, 'POST', '/api/messaging/segments/', { name, criteria }), 201)).data.id
 
-  /** A segment of the tenant, recorded as the segment commands record it (the campaign tests only need it to exist). */
-  const createSegment = async (who: Session, name: string, criteria: ContactCriteriaBody): Promise<string> => {
-    const segmentId = newId()
-    const context = contextOf(who)
-    const created: SegmentEvent = {
-      type: 'segmentCreated',
-      data: { segmentId, tenantId: who.tenantId, name, description: '', criteria: contactCriteriaFrom(criteria), createdBy: context.actor, at: context.now.toISOString() },
-    }
-    const appended = await services.store.append([{ streamName: segmentStream(segmentId), expectedVersion: 'no_stream', events: toNewEvents([created], context) }])
-    lastPosition = Math.max(lastPosition, appended.lastPosition)
-    return segmentId
-  }
-
-  const deleteSegment = async (who: Session, segmentId: string, name: string): Promise<void> => {
-    const context = contextOf(who)
-    const deleted: SegmentEvent = { type: 'segmentDeleted', data: { segmentId, tenantId: who.tenantId, name, at: context.now.toISOString() } }
-    await services.store.append([{ streamName: segmentStream(segmentId), expectedVersion: 0, events: toNewEvents([deleted], context) }])
+  const deleteSegment = async (who: Session, segmentId: string): Promise<void> => {
+    await ok(request(who, 'DELETE', `/api/messaging/segments/${segmentId}/`))
   }
 
   return { request, ok, createContact, contactsSettled, eventCount, streamVersion, createSegment, deleteSegment }

@@ -312,6 +312,25 @@ t.test('campaign lifecycle, list and details over HTTP', async (t) => {
     t.equal(await streamVersion(UNKNOWN_ID), -1)
   })
 
+  t.test('start reads segments as they are now; a segment deleted since keeps its recorded criteria', async (t) => {
+    const gita = await createContact(session, { name: 'Gita', phone_e164: '+255712000008', tags: ['gold'], is_opted_in: true })
+    const sefu = await createContact(session, { name: 'Sefu', phone_e164: '+255712000009', tags: ['silver'], is_opted_in: true })
+    const gold = await createSegment(session, 'Gold', { tags: ['gold'] })
+    const silver = await createSegment(session, 'Silver', { tags: ['silver'] })
+    await contactsSettled()
+    const created = await ok(request(session, 'POST', '/api/messaging/campaigns/', { name: 'Metals', message_text: 'Hi', target_segment_ids: [gold, silver] }), 201)
+    t.match(created.data, { total_recipients: 2, target_segment_names: ['Gold', 'Silver'] })
+
+    await ok(request(session, 'PUT', `/api/messaging/segments/${gold}/`, { name: 'Gold', criteria: { tags: ['platinum'] } }))
+    await ok(request(session, 'DELETE', `/api/messaging/segments/${silver}/`))
+    const started = await ok(action(created.data.id, 'start'))
+    const { events } = await services.store.readStream(`campaign-${created.data.id}`)
+    const recipients = events.flatMap((event) => (event.type === 'campaignRecipientsAdded' ? (event.data as { recipients: { contactId: string }[] }).recipients : []))
+    t.same(recipients.map((r) => r.contactId), [sefu], 'Gita left with the edited Gold segment; Silver, deleted, still targets Sefu')
+    t.not(recipients[0]?.contactId, gita)
+    t.match(await detail(created.data.id, started.position), { total_recipients: 1, estimated_cost: 0.25, target_segment_names: ['Gold', 'Silver'] })
+  })
+
   t.test('without a token', async (t) => {
     const id = blackFriday
     for (const [method, url] of [

@@ -161,10 +161,9 @@ t.test('campaign targeting, dry run, create, update and delete over HTTP', async
   })
 
   t.test('segments must be the tenant’s and exist; criteria {} and null select nobody', async (t) => {
-    const before = await eventCount()
     const goneSegment = await createSegment(session, 'Gone', { tags: ['vip'] })
-    await deleteSegment(session, goneSegment, 'Gone')
-    const withSegments = before + 2
+    await deleteSegment(session, goneSegment)
+    const before = await eventCount()
     const refused = await request(session, 'POST', '/api/messaging/campaigns/', { ...smartBody, target_segment_ids: [vipSegment, foreignSegment, UNKNOWN_ID, goneSegment] })
     t.equal(refused.statusCode, 400, refused.body)
     t.same(refused.json(), {
@@ -172,7 +171,7 @@ t.test('campaign targeting, dry run, create, update and delete over HTTP', async
       message: 'Validation failed',
       errors: { target_segment_ids: [`Segment not found: ${foreignSegment}.`, `Segment not found: ${UNKNOWN_ID}.`, `Segment not found: ${goneSegment}.`] },
     })
-    t.equal(await eventCount(), withSegments, 'the refused create appended nothing')
+    t.equal(await eventCount(), before, 'the refused create appended nothing')
 
     for (const criteria of [{}, null]) {
       const none = await ok(request(session, 'POST', '/api/messaging/campaigns/?dry_run=true', { name: 'Nobody', message_text: 'Hi', target_criteria: criteria }))
