@@ -103,6 +103,9 @@ async function oneAtATimePerKey<T>(store: EventStore, keys: readonly string[], w
   }
 }
 
+/** How a contact arrived: one by one, or in a bulk import (`importId` groups those). */
+type Origin = { source: 'api' | 'bulk_import'; importId: string | null }
+
 /**
  * Create the contact, or update the one that already holds this phone or email in the tenant.
  * Safe under any number of concurrent upserts of the same key: creating a contact claims its keys
@@ -113,13 +116,11 @@ export async function upsertContact(
   store: EventStore,
   context: CommandContext,
   input: ContactInput,
-  origin: { source: 'api' | 'bulk_import'; importId: string | null } = { source: 'api', importId: null },
+  origin: Origin = { source: 'api', importId: null },
 ): Promise<UpsertOutcome> {
   const keys = [input.phone && contactKeyStream('phone', context.tenantId, input.phone), input.email && contactKeyStream('email', context.tenantId, input.email)]
   return oneAtATimePerKey(store, keys.filter((key): key is string => !!key), () => upsertOnce(store, context, input, origin))
 }
-
-type Origin = { source: 'api' | 'bulk_import'; importId: string | null }
 
 /** What one upsert will do: the appends (none when nothing changes) and the contact after them. */
 interface UpsertPlan {
@@ -391,10 +392,4 @@ export function replaceContact(store: EventStore, context: CommandContext, conta
         (before, after) => keyAppendsFor(store, context, contactId, before.profile, after.profile, { phone: null, email: null }),
       ),
   )
-}
-
-/** The contact as it stands now, or null when it is not an active contact of this tenant. */
-export async function findTenantContact(store: EventStore, tenantId: string, contactId: string): Promise<ExistingContact | null> {
-  const loaded = await loadAggregate(store, contactStream(contactId), contactDecider)
-  return loaded.state.status === 'active' && loaded.state.tenantId === tenantId ? loaded.state : null
 }

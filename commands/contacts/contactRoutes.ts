@@ -52,16 +52,15 @@ function decodeUtf8(bytes: Buffer): string {
   }
 }
 
-/** The text of the multipart upload's `file` field; other parts are skipped. */
-async function uploadedText(request: FastifyRequest): Promise<string> {
-  let text: string | null = null
+/** The bytes of the multipart upload's `file` field (null without one); other parts are skipped. */
+async function uploadedFile(request: FastifyRequest): Promise<Buffer | null> {
+  let file: Buffer | null = null
   for await (const part of request.parts()) {
     if (part.type !== 'file') continue
-    if (part.fieldname === 'file' && text === null) text = decodeUtf8(await part.toBuffer())
+    if (part.fieldname === 'file' && file === null) file = await part.toBuffer()
     else part.file.resume()
   }
-  if (text === null) throw new ValidationFailed({ file: ['No file was submitted.'] })
-  return text
+  return file
 }
 
 export const contactRoutes: FastifyPluginAsyncTypebox<ContactRoutesOptions> = async (app, { store, clock, defaultCountry, directory }) => {
@@ -95,28 +94,41 @@ export const contactRoutes: FastifyPluginAsyncTypebox<ContactRoutesOptions> = as
    * A JSON array of contacts (or `{contacts: [...]}`), or a CSV file: uploaded as the `file` field
    * of a multipart/form-data body, or sent as a text/csv body (see contactCsv.ts for the columns).
    */
-  app.post('/api/messaging/contacts/bulk-import/', { config: { rateLimit: 'bulk', idempotent: true } }, async (request, reply) => {
-    const context = commandContextOf(request, clock)
-    let rows: readonly unknown[]
-    const options: ImportOptions = directory ? { directory } : {}
-    if (request.isMultipart() || isCsvBody(request)) {
-      const text = request.isMultipart() ? await uploadedText(request) : (request.body as string)
-      const csv = contactRowsFromCsv(text)
-      rows = csv.rows
-      options.rowErrors = csv.rowErrors
-    } else {
-      const errors = validateBulkImportBody(request.body)
-      if (errors) throw new ValidationFailed(errors)
-      const body = request.body as unknown[] | { contacts: unknown[] }
-      rows = Array.isArray(body) ? body : body.contacts
-    }
-    const { position, ...report } = await importContacts(store, context, rows, await countryOf(context.tenantId), 8, options)
-    return replyWithPosition(reply, 200, position, {
-      success: true,
-      message: `Imported ${report.created} new and updated ${report.updated} existing contacts; ${report.rejected} rows rejected`,
-      data: report,
-    })
-  })
+  app.post(
+    '/api/messaging/contacts/bulk-import/',
+    {
+      config: { rateLimit: 'bulk', idempotent: true },
+      // the upload is read before the handlers, as a JSON body is, so that the Idempotency-Key
+      // check compares the file's contents (it hashes request.body)
+      preValidation: async (request) => {
+        if (request.isMultipart()) request.body = { file: await uploadedFile(request) }
+      },
+    },
+    async (request, reply) => {
+      const context = commandContextOf(request, clock)
+      let rows: readonly unknown[]
+      const options: ImportOptions = directory ? { directory } : {}
+      if (request.isMultipart() || isCsvBody(request)) {
+        const file = request.isMultipart() ? (request.body as { file: Buffer | null }).file : null
+        if (request.isMultipart() && !file) throw new ValidationFailed({ file: ['No file was submitted.'] })
+        const text = file ? decodeUtf8(file) : (request.body as string)
+        const csv = contactRowsFromCsv(text)
+        rows = csv.rows
+        options.rowErrors = csv.rowErrors
+      } else {
+        const errors = validateBulkImportBody(request.body)
+        if (errors) throw new ValidationFailed(errors)
+        const body = request.body as unknown[] | { contacts: unknown[] }
+        rows = Array.isArray(body) ? body : body.contacts
+      }
+      const { position, ...report } = await importContacts(store, context, rows, await countryOf(context.tenantId), 8, options)
+      return replyWithPosition(reply, 200, position, {
+        success: true,
+        message: `Imported ${report.created} new and updated ${report.updated} existing contacts; ${report.rejected} rows rejected`,
+        data: report,
+      })
+    },
+  )
 
   /**
    * Replaces the contact's profile: fields left out take their defaults (no tags, no attributes,

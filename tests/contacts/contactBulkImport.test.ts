@@ -134,6 +134,23 @@ t.test('CSV files refused as a whole append nothing', async (t) => {
   t.equal(await eventCount(testApp), before, 'nothing appended')
 })
 
+t.test('an Idempotency-Key on a CSV upload covers the file', async (t) => {
+  const testApp = await startTestApp(t, { label: 'csv_import_idempotent' })
+  const { app } = testApp
+  const session = await registerUser(app)
+  const send = (csv: string) =>
+    app.inject(as(session, { method: 'POST', url: IMPORT_URL, ...formData([{ name: 'file', filename: 'a.csv', content: csv }]), headers: { ...formData([]).headers, 'idempotency-key': 'import-1' } }))
+  const first = await send('phone\n+255712100021\n')
+  t.equal(first.statusCode, 200, first.body)
+  const before = await eventCount(testApp)
+  const replay = await send('phone\n+255712100021\n')
+  t.equal(replay.headers['idempotent-replayed'], 'true')
+  t.same(replay.json(), first.json())
+  const otherFile = await send('phone\n+255712100022\n')
+  t.equal(otherFile.statusCode, 422, 'the same key with another file')
+  t.equal(await eventCount(testApp), before, 'nothing appended')
+})
+
 t.test('batched writes decide every row as a lone upsert would', async (t) => {
   const testApp = await startTestApp(t, { label: 'import_batches' })
   const { app, services } = testApp

@@ -21,16 +21,6 @@ async function contact(app: TestApp['app'], session: Session, payload: object): 
   return response.json().data.id
 }
 
-/**
- * Counting waits for the contact directory to reach the store's head position, which on a busy
- * PostgreSQL server can stay below a write that has just committed while an older transaction is
- * still open; a client that wants its own contact changes counted reads with min_position first.
- */
-async function contactsSettled(app: TestApp['app'], session: Session, response: { json(): { position: number } }): Promise<void> {
-  const settled = await app.inject(as(session, { method: 'GET', url: `/api/messaging/contacts/?page_size=1&min_position=${response.json().position}` }))
-  if (settled.headers['x-read-model-caught-up'] !== 'true') throw new Error('the contact directory did not catch up')
-}
-
 t.test('segments: create, count, update, list, delete', async (t) => {
   const clock = new ManualClock('2026-03-10T09:00:00Z')
   const testApp = await startTestApp(t, { label: 'segments', clock })
@@ -46,8 +36,6 @@ t.test('segments: create, count, update, list, delete', async (t) => {
   await app.inject(as(owner, { method: 'POST', url: `/api/messaging/contacts/${optedOutVip}/opt-out/`, payload: { reason: 'No thanks' } }))
   await contact(app, owner, { name: 'E', phone_e164: '+255712300005', tags: ['regular'], is_opted_in: true, attributes: { city: 'Dar' } })
   await contact(app, stranger, { name: 'F', phone_e164: '+255712300001', tags: ['vip'], is_opted_in: true })
-  const lastContact = await app.inject(as(owner, { method: 'POST', url: '/api/messaging/contacts/', payload: { phone_e164: '+255712300005' } }))
-  await contactsSettled(app, owner, lastContact)
 
   // create: counted at once
   const created = await app.inject(as(owner, {
@@ -82,14 +70,15 @@ t.test('segments: create, count, update, list, delete', async (t) => {
 
   // update-count follows the contacts
   clock.advance(60_000)
-  await contactsSettled(app, owner, await app.inject(as(owner, { method: 'POST', url: `/api/messaging/contacts/${neverOptedVip}/opt-in/` })))
+  // counting waits for the contact directory to have seen every event committed before it
+  await app.inject(as(owner, { method: 'POST', url: `/api/messaging/contacts/${neverOptedVip}/opt-in/` }))
   const recount = await app.inject(as(owner, { method: 'POST', url: `${SEGMENTS}${segmentId}/update-count/` }))
   t.equal(recount.statusCode, 200, recount.body)
   t.same(Object.keys(recount.json()).sort(), ['data', 'message', 'position', 'success'])
   t.equal(recount.json().message, 'Segment count updated successfully')
   t.match(recount.json().data, { id: segmentId, contact_count: 2, last_counted_at: '2026-03-10T09:01:00.000Z', updated_at: '2026-03-10T09:00:00.000Z' })
   clock.advance(60_000)
-  await contactsSettled(app, owner, await app.inject(as(owner, { method: 'DELETE', url: `/api/messaging/contacts/${optedInVip}/` })))
+  await app.inject(as(owner, { method: 'DELETE', url: `/api/messaging/contacts/${optedInVip}/` }))
   const afterDelete = await app.inject(as(owner, { method: 'POST', url: `${SEGMENTS}${segmentId}/update-count/` }))
   t.match(afterDelete.json().data, { contact_count: 1, last_counted_at: '2026-03-10T09:02:00.000Z' })
   const shown = await app.inject(as(owner, { method: 'GET', url: `${SEGMENTS}${segmentId}/?min_position=${afterDelete.json().position}` }))
