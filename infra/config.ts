@@ -44,6 +44,46 @@ export interface Config {
     currency: string
     perPart: { sms: number; whatsapp: number }
   }
+  /** how messages leave the platform */
+  provider: {
+    kind: 'simulator' | 'http'
+    /** at most this many sends per second through the provider, across all workers */
+    maxPerSecond: number
+    /** sender id used when a request names none */
+    defaultSenderId: string
+    gateway: {
+      url: string | undefined
+      apiKey: string | undefined
+      timeoutMs: number
+      /** tries of one send inside the adapter, the first included, on 5xx, network errors and timeouts */
+      attempts: number
+      /** first pause between those tries, doubling */
+      backoffMs: number
+    }
+    simulator: {
+      seed: string
+      /** share of accepted messages reported delivered (the rest are reported failed) */
+      deliveryRate: number
+      /** share of sends the simulator refuses at once (a permanent rejection) */
+      rejectionRate: number
+      /** share of delivered messages later reported read */
+      readRate: number
+      minDelayMs: number
+      maxDelayMs: number
+    }
+  }
+  /** the delivery pipeline */
+  delivery: {
+    /** run the send workers (and the scheduled-start and completion jobs) in this process */
+    runWorkers: boolean
+    /** sends in flight per worker process */
+    concurrency: number
+    /** tries of one send job, the first included */
+    attempts: number
+    backoffMs: number
+    /** a running campaign completes by itself this long after it started, whatever is pending */
+    campaignTimeoutSeconds: number
+  }
 }
 
 export class ConfigError extends Error {
@@ -70,6 +110,14 @@ function price(env: Env, name: string, fallback: number): number {
   if (!raw) return fallback
   const value = Number(raw)
   if (!Number.isFinite(value) || value < 0) throw new ConfigError(`${name} must be a non-negative number, got "${raw}"`)
+  return value
+}
+
+function ratio(env: Env, name: string, fallback: number): number {
+  const raw = env[name]?.trim()
+  if (!raw) return fallback
+  const value = Number(raw)
+  if (!Number.isFinite(value) || value < 0 || value > 1) throw new ConfigError(`${name} must be a number from 0 to 1, got "${raw}"`)
   return value
 }
 
@@ -168,6 +216,49 @@ export function loadConfig(env: Env = process.env): Config {
     pricing: {
       currency: currency(env.PRICE_CURRENCY),
       perPart: { sms: price(env, 'PRICE_PER_PART_SMS', 0.25), whatsapp: price(env, 'PRICE_PER_PART_WHATSAPP', 0.5) },
+    },
+    provider: providerConfig(env),
+    delivery: {
+      runWorkers: boolean(env, 'DELIVERY_WORKERS', true),
+      concurrency: integer(env, 'SEND_CONCURRENCY', 20, 1, 1000),
+      attempts: integer(env, 'SEND_ATTEMPTS', 5, 1, 100),
+      backoffMs: integer(env, 'SEND_BACKOFF_MS', 1000, 1, 3_600_000),
+      campaignTimeoutSeconds: duration(env, 'CAMPAIGN_COMPLETION_TIMEOUT', 24 * 3600),
+    },
+  }
+}
+
+function providerConfig(env: Env): Config['provider'] {
+  const kind = (env.SMS_PROVIDER?.trim() || 'simulator') as Config['provider']['kind']
+  if (kind !== 'simulator' && kind !== 'http') throw new ConfigError(`SMS_PROVIDER must be simulator or http, got "${env.SMS_PROVIDER}"`)
+  const url = optionalUrl(env, 'SMS_GATEWAY_URL', ['http:', 'https:'])
+  const apiKey = env.SMS_GATEWAY_API_KEY?.trim() || undefined
+  if (kind === 'http' && (!url || !apiKey)) throw new ConfigError('SMS_PROVIDER=http needs SMS_GATEWAY_URL and SMS_GATEWAY_API_KEY')
+  const minDelayMs = integer(env, 'SIMULATOR_MIN_DELAY_MS', 50, 0, 3_600_000)
+  const maxDelayMs = integer(env, 'SIMULATOR_MAX_DELAY_MS', 500, 0, 3_600_000)
+  if (maxDelayMs < minDelayMs) throw new ConfigError('SIMULATOR_MAX_DELAY_MS must not be below SIMULATOR_MIN_DELAY_MS')
+  const defaultSenderId = env.SMS_SENDER_ID?.trim() || 'MIFUMO'
+  if (!/^[A-Za-z0-9 ]{1,11}$|^\+?\d{3,15}$/.test(defaultSenderId)) {
+    throw new ConfigError('SMS_SENDER_ID must be up to 11 letters and digits, or a phone number')
+  }
+  return {
+    kind,
+    maxPerSecond: integer(env, 'PROVIDER_MAX_PER_SECOND', 200, 1, 100_000),
+    defaultSenderId,
+    gateway: {
+      url,
+      apiKey,
+      timeoutMs: integer(env, 'SMS_GATEWAY_TIMEOUT_MS', 5000, 1, 120_000),
+      attempts: integer(env, 'SMS_GATEWAY_ATTEMPTS', 3, 1, 20),
+      backoffMs: integer(env, 'SMS_GATEWAY_BACKOFF_MS', 200, 1, 60_000),
+    },
+    simulator: {
+      seed: env.SIMULATOR_SEED?.trim() || 'mifumo',
+      deliveryRate: ratio(env, 'SIMULATOR_DELIVERY_RATE', 0.95),
+      rejectionRate: ratio(env, 'SIMULATOR_REJECTION_RATE', 0.01),
+      readRate: ratio(env, 'SIMULATOR_READ_RATE', 0.5),
+      minDelayMs,
+      maxDelayMs,
     },
   }
 }
