@@ -1,7 +1,5 @@
 #!/usr/bin/env -S node --import tsx
-import { realpathSync } from 'node:fs'
 import net from 'node:net'
-import { fileURLToPath } from 'node:url'
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 import Fastify from 'fastify'
 import { pino } from 'pino'
@@ -9,6 +7,7 @@ import { openServices } from './app.ts'
 import { loadUser, principalFor } from './commands/users/registration.ts'
 import { ConfigError, loadConfig, type Config } from './infra/config.ts'
 import { credentialVersionOf } from './infra/auth/credentialStore.ts'
+import { isEntryPoint } from './infra/entryPoint.ts'
 import { authentication } from './infra/http/authentication.ts'
 import { serve } from './server.ts'
 
@@ -196,17 +195,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
   }
 }
 
-function isEntryPoint(): boolean {
-  const entry = process.argv[1]
-  if (!entry) return false
-  try {
-    return realpathSync(entry) === realpathSync(fileURLToPath(import.meta.url))
-  } catch {
-    return false
-  }
-}
-
-if (isEntryPoint()) {
+if (isEntryPoint(import.meta.url)) {
   const code = await main(process.argv.slice(2))
   // serve keeps the process alive on its own; every other command ends here
   if (process.argv[2] !== 'serve' || code !== 0) process.exitCode = code

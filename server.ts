@@ -1,10 +1,9 @@
-import { realpathSync } from 'node:fs'
-import { fileURLToPath } from 'node:url'
 import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import { buildApp, createLogger, openServices, type Services } from './app.ts'
 import type { Clock } from './infra/clock.ts'
 import { ConfigError, loadConfig, type Config } from './infra/config.ts'
+import { isEntryPoint } from './infra/entryPoint.ts'
 
 /**
  * The HTTP server: opens the services, builds the app, listens, and shuts down gracefully.
@@ -184,14 +183,4 @@ export async function serve(env: NodeJS.ProcessEnv = process.env): Promise<Runni
   return server
 }
 
-function isEntryPoint(): boolean {
-  const entry = process.argv[1]
-  if (!entry) return false
-  try {
-    return realpathSync(entry) === realpathSync(fileURLToPath(import.meta.url))
-  } catch {
-    return false
-  }
-}
-
-if (isEntryPoint()) await serve()
+if (isEntryPoint(import.meta.url)) await serve()

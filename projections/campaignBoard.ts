@@ -1,10 +1,17 @@
 import { sql, type Kysely, type Selectable, type Transaction } from 'kysely'
 import { campaignFacts, type CampaignEvent, type CampaignFacts } from '../commands/campaigns/campaignEvents.ts'
 import type { CampaignStatus } from '../commands/campaigns/campaignStatus.ts'
-import type { MessageEvent } from '../commands/messages/messageEvents.ts'
 import type { RecordedEvent } from '../infra/eventStore/eventStore.ts'
+import {
+  CampaignMessageCounts,
+  countedMessageEventTypes,
+  createCampaignMessageCountsTable,
+  isCountedMessageEvent,
+  type CampaignMessageCountsTable,
+  type CountedMessageEvent,
+} from './campaignMessageCounts.ts'
 import type { Projection } from './engine/projection.ts'
-import { addToCounters, CounterBatch, narrow, upsertRows } from './engine/rowWrites.ts'
+import { narrow, upsertRows } from './engine/rowWrites.ts'
 
 /**
  * campaign_board: the campaign list and details. One row per campaign with its definition, status
@@ -45,15 +52,6 @@ export interface BoardCampaignsTable {
   position: number | string
 }
 
-export interface CampaignMessageCountsTable {
-  campaign_id: string
-  tenant_id: string
-  sent: number
-  delivered: number
-  read: number
-  failed: number
-}
-
 export interface CampaignBoardTables {
   campaigns: BoardCampaignsTable
   campaign_message_counts: CampaignMessageCountsTable
@@ -62,7 +60,6 @@ export interface CampaignBoardTables {
 export type BoardCampaignRow = Selectable<BoardCampaignsTable>
 export type CampaignBoardRow = BoardCampaignRow & Omit<Selectable<CampaignMessageCountsTable>, 'campaign_id' | 'tenant_id'>
 
-type CountedMessageEvent = Extract<MessageEvent, { type: 'outboundMessageQueued' | 'messageDelivered' | 'messageRead' | 'messageFailed' }>
 type HandledEvent = Exclude<CampaignEvent, { type: 'campaignRecipientsAdded' }> | CountedMessageEvent
 
 const campaignEventTypes = [
@@ -78,16 +75,7 @@ const campaignEventTypes = [
   'campaignDeleted',
 ] as const satisfies readonly CampaignEvent['type'][]
 
-const messageCounter = {
-  outboundMessageQueued: 'sent',
-  messageDelivered: 'delivered',
-  messageRead: 'read',
-  messageFailed: 'failed',
-} as const satisfies Record<CountedMessageEvent['type'], keyof CampaignMessageCountsTable>
-
-const eventTypes = [...campaignEventTypes, ...(Object.keys(messageCounter) as CountedMessageEvent['type'][])] as const satisfies readonly HandledEvent['type'][]
-
-const isMessageEvent = (event: HandledEvent): event is CountedMessageEvent => event.type in messageCounter
+const eventTypes = [...campaignEventTypes, ...countedMessageEventTypes] as const satisfies readonly HandledEvent['type'][]
 
 /** The row's definition columns from campaignCreated / campaignUpdated. */
 function definitionColumns(facts: CampaignFacts, previous: BoardCampaignRow | undefined) {
@@ -166,11 +154,11 @@ function apply(row: BoardCampaignRow | undefined, event: Exclude<HandledEvent, C
 async function handle(events: readonly RecordedEvent[], trx: Transaction<any>): Promise<void> {
   const db = trx as Transaction<CampaignBoardTables>
   const typed = events.map((event) => narrow<HandledEvent>(event))
-  const counters = new CounterBatch({ sent: 0, delivered: 0, read: 0, failed: 0 })
+  const counts = new CampaignMessageCounts()
   const campaignEvents: (Exclude<HandledEvent, CountedMessageEvent> & { position: number })[] = []
   for (const event of typed) {
-    if (!isMessageEvent(event)) campaignEvents.push(event)
-    else if (event.data.campaignId) counters.add({ campaign_id: event.data.campaignId, tenant_id: event.data.tenantId }, { [messageCounter[event.type]]: 1 })
+    if (!isCountedMessageEvent(event)) campaignEvents.push(event)
+    else counts.add(event)
   }
 
   const ids = [...new Set(campaignEvents.map((event) => event.data.campaignId))]
@@ -187,7 +175,7 @@ async function handle(events: readonly RecordedEvent[], trx: Transaction<any>): 
     })
     await upsertRows(trx, 'campaigns', ['campaign_id'], touched)
   }
-  await addToCounters(trx, 'campaign_message_counts', ['campaign_id'], counters.rows())
+  await counts.save(trx, 'campaign_message_counts')
 }
 
 export const campaignBoard: Projection = {
@@ -227,15 +215,7 @@ export const campaignBoard: Projection = {
       .addColumn('position', 'bigint', (c) => c.notNull())
       .execute()
     await db.schema.createIndex('campaigns_by_tenant').on('campaigns').columns(['tenant_id', 'position']).execute()
-    await db.schema
-      .createTable('campaign_message_counts')
-      .addColumn('campaign_id', 'uuid', (c) => c.primaryKey())
-      .addColumn('tenant_id', 'uuid', (c) => c.notNull())
-      .addColumn('sent', 'integer', (c) => c.notNull())
-      .addColumn('delivered', 'integer', (c) => c.notNull())
-      .addColumn('read', 'integer', (c) => c.notNull())
-      .addColumn('failed', 'integer', (c) => c.notNull())
-      .execute()
+    await createCampaignMessageCountsTable(db, 'campaign_message_counts')
   },
   handle,
 }

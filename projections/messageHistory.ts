@@ -2,8 +2,9 @@ import { sql, type Kysely, type Selectable, type Transaction } from 'kysely'
 import type { CampaignOutcomeCounts } from '../commands/campaigns/campaignPorts.ts'
 import type { MessageEvent, MessageStatus } from '../commands/messages/messageEvents.ts'
 import type { RecordedEvent } from '../infra/eventStore/eventStore.ts'
+import { CampaignMessageCounts, createCampaignMessageCountsTable, type CampaignMessageCountsTable } from './campaignMessageCounts.ts'
 import type { Projection } from './engine/projection.ts'
-import { addToCounters, CounterBatch, narrow, upsertRows } from './engine/rowWrites.ts'
+import { narrow, upsertRows } from './engine/rowWrites.ts'
 
 /**
  * message_history: one row per message with its current status and timestamps, and the outcome
@@ -31,18 +32,9 @@ export interface MessagesTable {
   position: number
 }
 
-export interface CampaignDeliveryTable {
-  campaign_id: string
-  tenant_id: string
-  sent: number
-  delivered: number
-  read: number
-  failed: number
-}
-
 export interface MessageHistoryTables {
   messages: MessagesTable
-  campaign_delivery: CampaignDeliveryTable
+  campaign_delivery: CampaignMessageCountsTable
 }
 
 export type MessageRow = Selectable<MessagesTable>
@@ -87,28 +79,20 @@ function apply(row: MessageRow | undefined, event: MessageEvent, position: numbe
   }
 }
 
-const campaignCounter: Partial<Record<MessageEvent['type'], keyof CampaignOutcomeCounts>> = {
-  outboundMessageQueued: 'sent',
-  messageDelivered: 'delivered',
-  messageRead: 'read',
-  messageFailed: 'failed',
-}
-
 async function handle(events: readonly RecordedEvent[], trx: Transaction<any>): Promise<void> {
   const db = trx as Transaction<MessageHistoryTables>
   const typed = events.map((event) => narrow<MessageEvent>(event))
   const ids = [...new Set(typed.map((event) => event.data.messageId))]
   const existing = await db.selectFrom('messages').selectAll().where(sql<boolean>`message_id = any(${ids}::uuid[])`).execute()
   const rows = new Map<string, MessageRow>(existing.map((row) => [row.message_id, row]))
-  const counters = new CounterBatch({ sent: 0, delivered: 0, read: 0, failed: 0 })
+  const counts = new CampaignMessageCounts()
   for (const event of typed) {
     const next = apply(rows.get(event.data.messageId), event, event.position)
     if (next) rows.set(next.message_id, next)
-    const counter = campaignCounter[event.type]
-    if (counter && event.data.campaignId) counters.add({ campaign_id: event.data.campaignId, tenant_id: event.data.tenantId }, { [counter]: 1 })
+    counts.add(event)
   }
   await upsertRows(trx, 'messages', ['message_id'], ids.flatMap((id) => rows.get(id) ?? []))
-  await addToCounters(trx, 'campaign_delivery', ['campaign_id'], counters.rows())
+  await counts.save(trx, 'campaign_delivery')
 }
 
 export const messageHistory: Projection = {
@@ -141,15 +125,7 @@ export const messageHistory: Projection = {
     await db.schema.createIndex('messages_by_tenant').on('messages').columns(['tenant_id', 'position']).execute()
     await db.schema.createIndex('messages_by_conversation').on('messages').columns(['conversation_id', 'position']).execute()
     await db.schema.createIndex('messages_by_campaign').on('messages').columns(['campaign_id', 'position']).execute()
-    await db.schema
-      .createTable('campaign_delivery')
-      .addColumn('campaign_id', 'uuid', (c) => c.primaryKey())
-      .addColumn('tenant_id', 'uuid', (c) => c.notNull())
-      .addColumn('sent', 'integer', (c) => c.notNull())
-      .addColumn('delivered', 'integer', (c) => c.notNull())
-      .addColumn('read', 'integer', (c) => c.notNull())
-      .addColumn('failed', 'integer', (c) => c.notNull())
-      .execute()
+    await createCampaignMessageCountsTable(db, 'campaign_delivery')
   },
   handle,
 }

@@ -1,5 +1,5 @@
 import { sql, type Kysely, type Selectable, type Transaction } from 'kysely'
-import type { TemplateEvent } from '../commands/templates/templateEvents.ts'
+import { templateContentOf, type TemplateEvent } from '../commands/templates/templateEvents.ts'
 import type { RecordedEvent } from '../infra/eventStore/eventStore.ts'
 import type { Projection } from './engine/projection.ts'
 import { narrow, upsertRows } from './engine/rowWrites.ts'
@@ -49,12 +49,7 @@ function apply(row: TemplateRow | undefined, event: TemplateEvent, position: num
       return {
         template_id: data.templateId,
         tenant_id: data.tenantId,
-        name: data.name,
-        channel: data.channel,
-        category: data.category,
-        language: data.language,
-        content: data.content,
-        variables: data.variables,
+        ...templateContentOf(data),
         status: 'draft',
         created_by_name: data.createdBy.name,
         created_at: data.at,
@@ -71,12 +66,7 @@ function apply(row: TemplateRow | undefined, event: TemplateEvent, position: num
       return (
         row && {
           ...row,
-          name: data.name,
-          channel: data.channel,
-          category: data.category,
-          language: data.language,
-          content: data.content,
-          variables: data.variables,
+          ...templateContentOf(data),
           status: data.status,
           updated_at: data.at,
           ...noRejection,

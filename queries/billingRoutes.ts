@@ -160,7 +160,8 @@ export function balanceView(account: BillingAccount, pricing: Pricing) {
 const MONTH = '^[0-9]{4}-(0[1-9]|1[0-2])$'
 
 const PlansQuery = Type.Object({ ...PageQuery })
-const AccountQuery = Type.Object({ min_position: MinPosition })
+/** the query of a read of the tenant's billing account (also the SMS balance and statistics) */
+export const AccountQuery = Type.Object({ min_position: MinPosition })
 const UsageQuery = Type.Object({
   period: Type.Optional(Type.String({ pattern: MONTH, description: "a past or the current billing period, 'YYYY-MM'; default the current one" })),
   min_position: MinPosition,

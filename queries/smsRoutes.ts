@@ -1,35 +1,24 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import type { Kysely } from 'kysely'
 import { isSupportedCountry } from 'libphonenumber-js/min'
 import { Type } from 'typebox'
-import type { Pricing } from '../commands/billing/allowance.ts'
 import { percentOf } from '../commands/billing/allowance.ts'
 import { describePhone, type CountryCode } from '../commands/contacts/phoneNumber.ts'
 import { localDate, startOfMonth, startOfWeek } from '../infra/calendar.ts'
-import type { Clock } from '../infra/clock.ts'
 import { ValidationFailed } from '../infra/errors.ts'
-import type { EventStore } from '../infra/eventStore/eventStore.ts'
 import { tenantPrincipal } from '../infra/http/authentication.ts'
 import { analyticsOverview, deliveredOf, messageStatusCounts, outboundOf, type AnalyticsOverviewTables } from '../projections/analyticsOverview.ts'
 import { billingUsage, dailyUsage, type BillingUsageTables } from '../projections/billingUsage.ts'
 import { readModel } from '../projections/engine/projection.ts'
-import type { ProjectionEngine } from '../projections/engine/projectionEngine.ts'
-import { balanceView, billingAccountOf, tenantOf } from './billingRoutes.ts'
-import { awaitPosition, MinPosition } from './readYourWrites.ts'
+import { AccountQuery, balanceView, billingAccountOf, tenantOf, type BillingRoutesOptions } from './billingRoutes.ts'
+import { awaitPosition } from './readYourWrites.ts'
 
 /**
  * The SMS page's helpers: a phone number check (a pure check: it appends nothing), the tenant's
  * SMS balance (see balanceView) and its SMS statistics. Sending, delivery status and the provider
- * connection test live elsewhere.
+ * connection test live elsewhere. The balance and the statistics read the tenant's billing account,
+ * so these routes take what the billing routes take.
  */
-export interface SmsRoutesOptions {
-  db: Kysely<any>
-  engine: ProjectionEngine
-  clock: Clock
-  readYourWritesTimeoutMs: number
-  store: EventStore
-  pricing: Pricing
-}
+export type SmsRoutesOptions = BillingRoutesOptions
 
 const PhoneText = Type.String({ maxLength: 64 })
 
@@ -40,8 +29,6 @@ const ValidatePhoneBody = Type.Object({
   /** the country local numbers are read in; default the tenant's */
   country: Type.Optional(Type.String({ pattern: '^[A-Za-z]{2}$' })),
 })
-
-const AccountQuery = Type.Object({ min_position: MinPosition })
 
 export const smsRoutes: FastifyPluginAsyncTypebox<SmsRoutesOptions> = async (app, { db, engine, clock, readYourWritesTimeoutMs, store, pricing }) => {
   const usage = readModel<BillingUsageTables>(db, billingUsage)

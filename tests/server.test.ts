@@ -1,17 +1,15 @@
-import { spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { EventEmitter } from 'node:events'
 import http from 'node:http'
-import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { fileURLToPath } from 'node:url'
 import { pino } from 'pino'
 import t from 'tap'
 import { loadConfig } from '../infra/config.ts'
 import { exitOnSignals, serverTimeouts, startServer } from '../server.ts'
+import { runScript } from './support/scriptProcess.ts'
 import { TEST_JWT_SECRET } from './support/testApp.ts'
 import { createTestDatabase } from './support/testDatabase.ts'
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const silent = pino({ level: 'silent' })
 
 t.test('startServer listens, sets its timeouts, and stops after the request in flight', async (t) => {
@@ -104,34 +102,7 @@ t.test('exitOnSignals: graceful exit 0, a second signal or the grace period exit
   }
 })
 
-interface Exit {
-  code: number | null
-  stdout: string
-  stderr: string
-}
-
-function runServerProcess(env: Record<string, string>, onLine?: (line: string, child: ReturnType<typeof spawn>) => void): Promise<Exit> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'server.ts'], { cwd: root, env: { PATH: process.env.PATH ?? '', ...env } })
-    let stdout = ''
-    let stderr = ''
-    let pending = ''
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      stdout += chunk
-      pending += chunk
-      const lines = pending.split('\n')
-      pending = lines.pop() ?? ''
-      for (const line of lines) onLine?.(line, child)
-    })
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
-    const killer = setTimeout(() => child.kill('SIGKILL'), 60_000)
-    child.on('error', reject)
-    child.on('exit', (code) => {
-      clearTimeout(killer)
-      resolve({ code, stdout, stderr })
-    })
-  })
-}
+const runServerProcess = (env: Record<string, string>, onLine?: (line: string, child: ChildProcess) => void) => runScript('server.ts', [], env, onLine)
 
 t.test('server.ts as a process: serves, then exits 0 on SIGTERM', async (t) => {
   const database = await createTestDatabase('server_process')

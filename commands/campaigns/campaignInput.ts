@@ -59,20 +59,7 @@ export const CampaignCreateBody = Type.Object({
 export type CampaignCreateBody = Static<typeof CampaignCreateBody>
 
 /** The body of PUT /campaigns/{id}/: the create body's fields, each optional; a field left out keeps its value. */
-export const CampaignUpdateBody = Type.Object({
-  name: Type.Optional(fields.name),
-  description: Type.Optional(fields.description),
-  campaign_type: Type.Optional(fields.campaign_type),
-  message_text: Type.Optional(fields.message_text),
-  template: Type.Optional(fields.template),
-  scheduled_at: Type.Optional(fields.scheduled_at),
-  target_contact_ids: Type.Optional(fields.target_contact_ids),
-  target_segment_ids: Type.Optional(fields.target_segment_ids),
-  target_criteria: Type.Optional(fields.target_criteria),
-  settings: Type.Optional(fields.settings),
-  is_recurring: Type.Optional(fields.is_recurring),
-  recurring_schedule: Type.Optional(fields.recurring_schedule),
-})
+export const CampaignUpdateBody = Type.Partial(CampaignCreateBody)
 export type CampaignUpdateBody = Static<typeof CampaignUpdateBody>
 
 export const CampaignCreateQuery = Type.Object({

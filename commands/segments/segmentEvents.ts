@@ -2,15 +2,20 @@ import { Type, type Static } from 'typebox'
 import { ContactCriteria } from '../contactCriteria.ts'
 import { ActorData } from '../eventParts.ts'
 
+/** A segment's whole definition, as its create and its updates record it. */
+const SegmentDefinition = {
+  segmentId: Type.String(),
+  tenantId: Type.String(),
+  name: Type.String(),
+  description: Type.String(),
+  criteria: ContactCriteria,
+}
+
 /** A named, saved set of contact criteria: the contacts that match them now are the segment. */
 export const SegmentCreated = Type.Object({
   type: Type.Literal('segmentCreated'),
   data: Type.Object({
-    segmentId: Type.String(),
-    tenantId: Type.String(),
-    name: Type.String(),
-    description: Type.String(),
-    criteria: ContactCriteria,
+    ...SegmentDefinition,
     createdBy: ActorData,
     at: Type.String(),
   }),
@@ -20,11 +25,7 @@ export const SegmentCreated = Type.Object({
 export const SegmentUpdated = Type.Object({
   type: Type.Literal('segmentUpdated'),
   data: Type.Object({
-    segmentId: Type.String(),
-    tenantId: Type.String(),
-    name: Type.String(),
-    description: Type.String(),
-    criteria: ContactCriteria,
+    ...SegmentDefinition,
     changedFields: Type.Array(Type.String()),
     at: Type.String(),
   }),

@@ -3,7 +3,7 @@ import { invalidStatus, NotFound, ValidationFailed } from '../../infra/errors.ts
 import type { Actor } from '../commandContext.ts'
 import { unreachable, type Decider } from '../decider.ts'
 import type { Channel } from '../eventParts.ts'
-import type { TemplateEvent } from './templateEvents.ts'
+import { templateContentOf, type TemplateEvent } from './templateEvents.ts'
 
 export type TemplateChannel = Static<typeof Channel>
 
@@ -251,12 +251,7 @@ export function evolve(state: TemplateState, event: TemplateEvent): TemplateStat
         status: 'draft',
         templateId: event.data.templateId,
         tenantId: event.data.tenantId,
-        name: event.data.name,
-        channel: event.data.channel,
-        category: event.data.category,
-        language: event.data.language,
-        content: event.data.content,
-        variables: event.data.variables,
+        ...templateContentOf(event.data),
         createdBy: event.data.createdBy,
         createdAt: event.data.at,
         updatedAt: event.data.at,
@@ -268,12 +263,7 @@ export function evolve(state: TemplateState, event: TemplateEvent): TemplateStat
       const { data } = event
       return whenLive(state, (template) => ({
         ...template,
-        name: data.name,
-        channel: data.channel,
-        category: data.category,
-        language: data.language,
-        content: data.content,
-        variables: data.variables,
+        ...templateContentOf(data),
         status: data.status,
         updatedAt: data.at,
         ...noRejection,

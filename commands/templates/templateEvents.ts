@@ -20,6 +20,14 @@ const TemplateContent = {
   variables: Type.Array(Type.String()),
 }
 
+const TemplateContentFacts = Type.Object(TemplateContent)
+export type TemplateContentFacts = Static<typeof TemplateContentFacts>
+
+/** The editable facts out of a templateCreated or templateUpdated, for the state and the read models that fold them. */
+export function templateContentOf(data: TemplateContentFacts): TemplateContentFacts {
+  return { name: data.name, channel: data.channel, category: data.category, language: data.language, content: data.content, variables: data.variables }
+}
+
 export const TemplateCreated = Type.Object({
   type: Type.Literal('templateCreated'),
   data: Type.Object({

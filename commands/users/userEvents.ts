@@ -2,15 +2,17 @@ import { Type, type Static } from 'typebox'
 
 export const TenantRole = Type.Union([Type.Literal('admin'), Type.Literal('user'), Type.Literal('agent')])
 
+/** A user's profile: registration records it, profile updates record it whole again. */
+const UserProfile = {
+  userId: Type.String(),
+  email: Type.String(),
+  firstName: Type.String(),
+  lastName: Type.String(),
+}
+
 export const UserRegistered = Type.Object({
   type: Type.Literal('userRegistered'),
-  data: Type.Object({
-    userId: Type.String(),
-    email: Type.String(),
-    firstName: Type.String(),
-    lastName: Type.String(),
-    at: Type.String(),
-  }),
+  data: Type.Object({ ...UserProfile, at: Type.String() }),
 })
 
 export const UserJoinedTenant = Type.Object({
@@ -27,13 +29,7 @@ export const UserJoinedTenant = Type.Object({
 /** The user's names changed (PUT /auth/profile/); carries the whole new profile. */
 export const UserProfileUpdated = Type.Object({
   type: Type.Literal('userProfileUpdated'),
-  data: Type.Object({
-    userId: Type.String(),
-    email: Type.String(),
-    firstName: Type.String(),
-    lastName: Type.String(),
-    at: Type.String(),
-  }),
+  data: Type.Object({ ...UserProfile, at: Type.String() }),
 })
 
 /** The user proved they receive mail at this address (a verification token from it was used). */

@@ -1,6 +1,7 @@
 import t from 'tap'
 import { sql } from 'kysely'
 import { ManualClock } from '../../infra/clock.ts'
+import { committedEventCount } from '../support/eventLog.ts'
 import { as, registerUser, startTestApp } from '../support/testApp.ts'
 
 const KEY_FIELDS = ['id', 'name', 'prefix', 'user_id', 'tenant_id', 'role', 'is_active', 'created_at', 'last_used_at', 'revoked_at']
@@ -9,7 +10,7 @@ t.test('API keys', async (t) => {
   const clock = new ManualClock('2026-03-10T09:00:00Z')
   const { app, services } = await startTestApp(t, { label: 'auth_api_keys', clock })
   const db = services.database.db
-  const eventCount = async () => (await sql<{ n: number }>`select count(*)::int as n from es_events`.execute(db)).rows[0]!.n
+  const eventCount = () => committedEventCount(db)
   const session = await registerUser(app, { first_name: 'Amina', last_name: 'Juma', tenant_name: 'Acme' })
   const other = await registerUser(app, { tenant_name: 'Other Ltd' })
 

@@ -1,6 +1,7 @@
 import t from 'tap'
 import { sql } from 'kysely'
 import { ManualClock } from '../../infra/clock.ts'
+import { committedEventCount } from '../support/eventLog.ts'
 import { as, registerUser, startTestApp } from '../support/testApp.ts'
 import { Mailbox, VERIFY_SUBJECT } from './mailbox.ts'
 
@@ -8,7 +9,7 @@ t.test('email verification', async (t) => {
   const clock = new ManualClock('2026-03-10T09:00:00Z')
   const mailbox = new Mailbox()
   const { app, services } = await startTestApp(t, { label: 'auth_verify', clock, mailer: mailbox })
-  const eventCount = async () => (await sql<{ n: number }>`select count(*)::int as n from es_events`.execute(services.database.db)).rows[0]!.n
+  const eventCount = () => committedEventCount(services.database.db)
   const verify = (token: unknown) => app.inject({ method: 'POST', url: '/api/auth/verify-email/', payload: { token } })
 
   const email = 'zawadi@example.com'

@@ -1,6 +1,7 @@
 import t from 'tap'
 import { sql } from 'kysely'
 import { ManualClock } from '../../infra/clock.ts'
+import { committedEventCount } from '../support/eventLog.ts'
 import { as, registerUser, startTestApp, type Session } from '../support/testApp.ts'
 import { Mailbox, RESET_SUBJECT } from './mailbox.ts'
 
@@ -16,7 +17,7 @@ t.test('password change', async (t) => {
   const mailbox = new Mailbox()
   const { app, services } = await startTestApp(t, { label: 'auth_pw_change', clock, mailer: mailbox })
   const db = services.database.db
-  const eventCount = async () => (await sql<{ n: number }>`select count(*)::int as n from es_events`.execute(db)).rows[0]!.n
+  const eventCount = () => committedEventCount(db)
   const email = 'neema@example.com'
   const session = await registerUser(app, { email, password: PASSWORD, first_name: 'Neema', last_name: 'Mushi' })
   // a second session of the same user, opened before the change
@@ -108,7 +109,7 @@ t.test('password reset', async (t) => {
   const mailbox = new Mailbox()
   const { app, services } = await startTestApp(t, { label: 'auth_pw_reset', clock, mailer: mailbox })
   const db = services.database.db
-  const eventCount = async () => (await sql<{ n: number }>`select count(*)::int as n from es_events`.execute(db)).rows[0]!.n
+  const eventCount = () => committedEventCount(db)
   const email = 'baraka@example.com'
   const session: Session = await registerUser(app, { email, password: PASSWORD, first_name: 'Baraka' })
 

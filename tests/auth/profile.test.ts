@@ -1,14 +1,14 @@
 import t from 'tap'
-import { sql } from 'kysely'
 import { ManualClock } from '../../infra/clock.ts'
-import { as, registerUser, startTestApp } from '../support/testApp.ts'
+import { committedEventCount } from '../support/eventLog.ts'
+import { as, claimsOf, registerUser, startTestApp } from '../support/testApp.ts'
 
 const PROFILE_FIELDS = ['id', 'email', 'first_name', 'last_name', 'full_name', 'is_email_verified', 'tenant_id', 'tenant_name', 'role', 'date_joined', 'updated_at']
 
 t.test('register, login, refresh and the profile', async (t) => {
   const clock = new ManualClock('2026-03-10T09:00:00Z')
   const { app, services } = await startTestApp(t, { label: 'auth_profile', clock })
-  const eventCount = async () => (await sql<{ n: number }>`select count(*)::int as n from es_events`.execute(services.database.db)).rows[0]!.n
+  const eventCount = () => committedEventCount(services.database.db)
 
   const registered = await app.inject({
     method: 'POST',
@@ -108,7 +108,7 @@ t.test('register, login, refresh and the profile', async (t) => {
     t.match(profile.json().data, { full_name: 'Amina Mwangi' })
 
     const login = await app.inject({ method: 'POST', url: '/api/auth/login/', payload: { email: 'amina.juma@example.com', password: 'correct horse battery' } })
-    t.equal(JSON.parse(Buffer.from(login.json().data.access.split('.')[1], 'base64url').toString()).name, 'Amina Mwangi', 'new tokens carry the new name')
+    t.equal(claimsOf(login.json().data.access).name, 'Amina Mwangi', 'new tokens carry the new name')
   })
 
   t.test('PUT /auth/profile/ refusals append nothing', async (t) => {

@@ -1,7 +1,7 @@
 import t from 'tap'
-import type { FastifyInstance } from 'fastify'
 import { ManualClock } from '../../infra/clock.ts'
-import { as, registerUser, startTestApp, type Session } from '../support/testApp.ts'
+import { MessagingClient } from '../support/messagingFixtures.ts'
+import { as, registerUser, startTestApp } from '../support/testApp.ts'
 
 /**
  * Billing over HTTP: the plan catalogue, the subscription, usage (message parts by channel and by
@@ -10,38 +10,6 @@ import { as, registerUser, startTestApp, type Session } from '../support/testApp
  * configuration (TZS here).
  */
 const PRICING_ENV = { PRICE_CURRENCY: 'TZS', PRICE_PER_PART_SMS: '20', PRICE_PER_PART_WHATSAPP: '50' }
-
-class Tenant {
-  position = 0
-  constructor(
-    readonly app: FastifyInstance,
-    readonly session: Session,
-  ) {}
-
-  async post(url: string, payload?: object): Promise<any> {
-    const response = await this.app.inject(as(this.session, { method: 'POST', url, ...(payload ? { payload } : {}) }))
-    if (response.statusCode >= 300) throw new Error(`${url}: ${response.statusCode} ${response.body}`)
-    const body = response.json()
-    this.position = Math.max(this.position, body.position ?? 0)
-    return body
-  }
-
-  async conversation(phone: string, channel: 'sms' | 'whatsapp' = 'sms'): Promise<string> {
-    const contact = (await this.post('/api/messaging/contacts/', { name: `Contact ${phone}`, phone_e164: phone })).data.id
-    return (await this.post('/api/messaging/conversations/', { contact_id: contact, subject: 'Orders', channel })).data.id
-  }
-
-  async send(conversationId: string, content: string): Promise<void> {
-    await this.post('/api/messaging/messages/', { conversation_id: conversationId, content })
-  }
-
-  async get(url: string, status = 200): Promise<any> {
-    const separator = url.includes('?') ? '&' : '?'
-    const response = await this.app.inject(as(this.session, { method: 'GET', url: `${url}${separator}min_position=${this.position}` }))
-    if (response.statusCode !== status) throw new Error(`${url}: ${response.statusCode} ${response.body}`)
-    return response.json()
-  }
-}
 
 const PLAN_FIELDS = [
   'billing_interval',
@@ -64,8 +32,8 @@ const zeroDay = (date: string) => ({ date, sms_messages: 0, sms_parts: 0, whatsa
 t.test('billing', async (t) => {
   const clock = new ManualClock('2026-02-27T12:00:00Z')
   const { app } = await startTestApp(t, { clock, label: 'billing', env: PRICING_ENV })
-  const alice = new Tenant(app, await registerUser(app, { tenant_name: 'Brooklyn Roasters', timezone: 'America/New_York' }))
-  const bob = new Tenant(app, await registerUser(app, { tenant_name: 'Dar Traders' }))
+  const alice = new MessagingClient(app, await registerUser(app, { tenant_name: 'Brooklyn Roasters', timezone: 'America/New_York' }))
+  const bob = new MessagingClient(app, await registerUser(app, { tenant_name: 'Dar Traders' }))
   const sms = await alice.conversation('+255700000001')
   const whatsapp = await alice.conversation('+255700000002', 'whatsapp')
   const bobSms = await bob.conversation('+255700000001')

@@ -1,7 +1,7 @@
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
-import { sql } from 'kysely'
 import type { Services } from '../../app.ts'
 import type { ContactCriteriaBody } from '../../commands/contactCriteria.ts'
+import { committedEventCount } from '../support/eventLog.ts'
 import { as, type Session } from '../support/testApp.ts'
 
 /** Helpers the campaign HTTP tests share. */
@@ -34,7 +34,7 @@ export function campaignFixtures(app: FastifyInstance, services: Services) {
   const createContact = async (who: Session, payload: object): Promise<string> => (await ok(request(who, 'POST', '/api/messaging/contacts/', payload), 201)).data.id
 
   /** Every event ever appended, in every stream (committed or not yet visible to global readers). */
-  const eventCount = async (): Promise<number> => (await sql<{ n: number }>`select count(*)::int as n from es_events`.execute(services.database.db)).rows[0]!.n
+  const eventCount = (): Promise<number> => committedEventCount(services.database.db)
 
   const streamVersion = async (campaignId: string): Promise<number> => (await services.store.readStream(`campaign-${campaignId}`)).version
 

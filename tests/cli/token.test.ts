@@ -1,10 +1,8 @@
-import { spawn } from 'node:child_process'
-import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { buildApp, openServices } from '../../app.ts'
 import { loadConfig } from '../../infra/config.ts'
-import { as, registerUser, TEST_JWT_SECRET } from '../support/testApp.ts'
+import { runScript } from '../support/scriptProcess.ts'
+import { as, claimsOf, registerUser, TEST_JWT_SECRET } from '../support/testApp.ts'
 import { createTestDatabase } from '../support/testDatabase.ts'
 
 /**
@@ -12,33 +10,7 @@ import { createTestDatabase } from '../support/testDatabase.ts'
  * server, and the token it prints is accepted by the server.
  */
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
-
-interface CliResult {
-  code: number | null
-  stdout: string
-  stderr: string
-}
-
-function mifumo(args: string[], env: Record<string, string>): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'cli.ts', ...args], { cwd: root, env: { PATH: process.env.PATH ?? '', ...env } })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk))
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
-    const killer = setTimeout(() => child.kill('SIGKILL'), 60_000)
-    child.on('error', reject)
-    child.on('exit', (code) => {
-      clearTimeout(killer)
-      resolve({ code, stdout, stderr })
-    })
-  })
-}
-
-function claimsOf(jwt: string): Record<string, unknown> {
-  return JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString('utf8'))
-}
+const mifumo = (args: string[], env: Record<string, string>) => runScript('cli.ts', args, env)
 
 t.test('mifumo token', async (t) => {
   const database = await createTestDatabase('cli_token')

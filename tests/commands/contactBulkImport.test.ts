@@ -1,8 +1,8 @@
-import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import { ManualClock } from '../../infra/clock.ts'
-import type { EventStore } from '../../infra/eventStore/eventStore.ts'
-import { as, registerUser, startTestApp, type Session } from '../support/testApp.ts'
+import { waitForHead } from '../support/eventLog.ts'
+import { createContact } from '../support/messagingFixtures.ts'
+import { as, registerUser, startTestApp } from '../support/testApp.ts'
 
 /** Bulk import, opt-in/opt-out, delete and tenant isolation of the contact commands, over HTTP. */
 
@@ -10,14 +10,6 @@ const IMPORT_URL = '/api/messaging/contacts/bulk-import/'
 
 // the projectors are not under test here: keep the commands alone on the database
 const env = { RUN_PROJECTIONS: 'false' }
-
-async function waitForHead(store: EventStore, position: number): Promise<void> {
-  const deadline = Date.now() + 15_000
-  while ((await store.headPosition()) < position) {
-    if (Date.now() > deadline) throw new Error(`the event log did not reach position ${position}`)
-    await sleep(20)
-  }
-}
 
 t.test('bulk import: counts and per-row results, as an array or as {contacts}', async (t) => {
   const { app } = await startTestApp(t, { label: 'contacts_import', env })
@@ -140,12 +132,6 @@ t.test('bulk import: 2,000 rows', async (t) => {
   t.same(report.results[2000], { row: 2001, status: 'rejected', errors: { non_field_errors: ['Duplicate of row 1 in this import.'] } })
   t.ok(report.results.every((result: { row: number }, index: number) => result.row === index + 1), 'results in file order')
 })
-
-async function createContact(app: Awaited<ReturnType<typeof startTestApp>>['app'], session: Session, payload: object): Promise<string> {
-  const response = await app.inject(as(session, { method: 'POST', url: '/api/messaging/contacts/', payload }))
-  if (response.statusCode !== 201) throw new Error(`create failed: ${response.statusCode} ${response.body}`)
-  return response.json().data.id
-}
 
 t.test('opt-in and opt-out answer the spec bodies', async (t) => {
   const clock = new ManualClock('2026-03-10T09:00:00Z')

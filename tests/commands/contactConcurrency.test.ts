@@ -1,27 +1,15 @@
-import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import { buildApp, openServices } from '../../app.ts'
 import { contactKeyStream, contactStream } from '../../commands/contacts/contactCommands.ts'
 import { loadConfig } from '../../infra/config.ts'
 import type { EventStore, RecordedEvent } from '../../infra/eventStore/eventStore.ts'
+import { waitForHead } from '../support/eventLog.ts'
 import { as, registerUser, startTestApp, TEST_JWT_SECRET } from '../support/testApp.ts'
 
 /**
  * Uniqueness of a contact's phone and email within a tenant holds under concurrent upserts: many
  * clients racing on the same key all get an answer, and the log holds one contact for that key.
  */
-
-/**
- * The global log shows an event only once every older transaction in the cluster has ended, so a
- * reader checks the log after the store's head has reached the last position a response gave.
- */
-async function waitForHead(store: EventStore, position: number): Promise<void> {
-  const deadline = Date.now() + 15_000
-  while ((await store.headPosition()) < position) {
-    if (Date.now() > deadline) throw new Error(`the event log did not reach position ${position}`)
-    await sleep(20)
-  }
-}
 
 const lastPosition = (responses: { json(): unknown }[]): number =>
   Math.max(...responses.map((response) => (response.json() as { position?: number }).position ?? 0))

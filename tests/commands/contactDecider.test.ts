@@ -1,71 +1,28 @@
 import t from 'tap'
-import { contactDecider, type ContactCommand, type ContactState } from '../../commands/contacts/contactDecider.ts'
-import type { ContactEvent, ContactKeyEvent, ContactProfile } from '../../commands/contacts/contactEvents.ts'
-import { contactKeyDecider, type ContactKeyCommand, type ContactKeyState } from '../../commands/contacts/contactKeyDecider.ts'
-import { fold, type Decider, type DomainEvent } from '../../commands/decider.ts'
+import { contactDecider, type ContactCommand } from '../../commands/contacts/contactDecider.ts'
+import type { ContactEvent, ContactKeyEvent } from '../../commands/contacts/contactEvents.ts'
+import { contactKeyDecider } from '../../commands/contacts/contactKeyDecider.ts'
 import { BusinessRuleViolation, NotFound } from '../../infra/errors.ts'
+import { contactId, created, createdAt, profile, tenantId } from '../support/contactDeciderFixtures.ts'
+import { deciderSpec } from '../support/deciderSpec.ts'
 
 /**
  * Decider specifications: given the events already recorded, when a command arrives, then these
  * events follow (or this refusal). Pure functions only: no store, no clock.
  */
-interface Assert {
-  same(found: unknown, wanted: unknown, message: string): boolean
-  ok(value: unknown, message: string): boolean
-}
+const contact = deciderSpec(contactDecider)
+const contactKey = deciderSpec(contactKeyDecider)
 
-function spec<Command, Event extends DomainEvent, State>(decider: Decider<Command, Event, State>) {
-  return (given: Event[]) => ({
-    when: (command: Command) => {
-      const run = (): Event[] => decider.decide(command, fold(decider.evolve, decider.initialState, given))
-      return {
-        then(t: Assert, expected: Event[], message = 'then these events'): Event[] {
-          const events = run()
-          t.same(events, expected, message)
-          return events
-        },
-        thenThrows(t: Assert, expected: new (...args: never[]) => Error, check?: (error: Error) => void): void {
-          let thrown: unknown
-          try {
-            run()
-          } catch (error) {
-            thrown = error
-          }
-          t.ok(thrown instanceof expected, `throws ${expected.name}`)
-          if (thrown instanceof expected) check?.(thrown)
-        },
-      }
-    },
-  })
-}
-
-const contact = spec<ContactCommand, ContactEvent, ContactState>(contactDecider)
-const contactKey = spec<ContactKeyCommand, ContactKeyEvent, ContactKeyState>(contactKeyDecider)
-
-const contactId = '0b8f4a52-3c61-4b0e-9a43-5f1d2f0c7a10'
-const tenantId = 'a6c1d2e3-4f50-4a61-8b72-9c8d7e6f5a40'
-const t0 = new Date('2026-03-10T09:00:00.000Z')
+const t0 = new Date(createdAt)
 const t1 = new Date('2026-03-10T10:00:00.000Z')
 const t2 = new Date('2026-03-10T11:00:00.000Z')
 
-const profile: ContactProfile = {
-  name: 'Jane Smith',
-  phone: '+255712345678',
-  email: 'jane@example.com',
-  tags: ['vip'],
-  attributes: { company: 'Acme Corp', seats: 3 },
-  isActive: true,
-}
-
-const created: ContactEvent = {
-  type: 'contactCreated',
-  data: { contactId, tenantId, profile, source: 'api', importId: null, at: t0.toISOString() },
-}
 const optedIn: ContactEvent = { type: 'contactOptedIn', data: { contactId, tenantId, at: t1.toISOString() } }
 const deleted: ContactEvent = { type: 'contactDeleted', data: { contactId, tenantId, at: t1.toISOString() } }
 
 t.test('createContact', async (t) => {
-  contact([])
+  contact
+    .given([])
     .when({
       type: 'createContact',
       contactId,
@@ -77,7 +34,8 @@ t.test('createContact', async (t) => {
     })
     .then(t, [created])
 
-  contact([])
+  contact
+    .given([])
     .when({ type: 'createContact', contactId, tenantId, changes: { phone: '+255712345678' }, source: 'bulk_import', importId: 'imp-1', now: t0 })
     .then(
       t,
@@ -97,7 +55,8 @@ t.test('createContact', async (t) => {
       'defaults: the name falls back to the phone, active, no tags or attributes',
     )
 
-  const [first, second] = contact([])
+  const [first, second] = contact
+    .given([])
     .when({ type: 'createContact', contactId, tenantId, changes: { email: 'a@b.co', isOptedIn: true }, source: 'api', importId: null, now: t0 })
     .then(t, [
       {
@@ -115,21 +74,25 @@ t.test('createContact', async (t) => {
     ])
   t.ok(first && second, 'created opted in: two events')
 
-  contact([created])
+  contact
+    .given([created])
     .when({ type: 'createContact', contactId, tenantId, changes: { phone: '+255712345678' }, source: 'api', importId: null, now: t1 })
-    .thenThrows(t, BusinessRuleViolation, (error) => t.equal((error as BusinessRuleViolation).errorCode, 'INVALID_STATUS'))
+    .refuses(t, { type: BusinessRuleViolation, fields: { errorCode: 'INVALID_STATUS' } })
 })
 
 t.test('updateContact', async (t) => {
-  contact([created])
+  contact
+    .given([created])
     .when({ type: 'updateContact', changes: { name: 'Jane Smith', phone: '+255712345678', tags: ['vip'], attributes: { seats: 3 } }, now: t1 })
     .then(t, [], 'no change, no event')
 
-  contact([created])
+  contact
+    .given([created])
     .when({ type: 'updateContact', changes: {}, now: t1 })
     .then(t, [], 'empty update, no event')
 
-  contact([created])
+  contact
+    .given([created])
     .when({ type: 'updateContact', changes: { name: 'Jane S.' }, now: t1 })
     .then(
       t,
@@ -137,7 +100,8 @@ t.test('updateContact', async (t) => {
       'a partial update keeps the other fields',
     )
 
-  contact([created])
+  contact
+    .given([created])
     .when({ type: 'updateContact', changes: { attributes: { seats: 5, region: 'Arusha' } }, now: t1 })
     .then(
       t,
@@ -156,7 +120,8 @@ t.test('updateContact', async (t) => {
       'attributes merge key by key',
     )
 
-  contact([created])
+  contact
+    .given([created])
     .when({ type: 'updateContact', changes: { email: null, tags: ['vip', 'new'], isActive: false }, now: t1 })
     .then(t, [
       {
@@ -171,50 +136,59 @@ t.test('updateContact', async (t) => {
       },
     ])
 
-  contact([created])
+  contact
+    .given([created])
     .when({ type: 'updateContact', changes: { isOptedIn: true }, now: t1 })
     .then(t, [{ type: 'contactOptedIn', data: { contactId, tenantId, at: t1.toISOString() } }], 'opt-in through an update')
 
-  contact([created, optedIn])
+  contact
+    .given([created, optedIn])
     .when({ type: 'updateContact', changes: { isOptedIn: true }, now: t2 })
     .then(t, [], 'already opted in')
 
-  contact([created, optedIn])
+  contact
+    .given([created, optedIn])
     .when({ type: 'updateContact', changes: { isOptedIn: false }, now: t2 })
     .then(t, [{ type: 'contactOptedOut', data: { contactId, tenantId, reason: 'Opted out by contact update', at: t2.toISOString() } }])
 
-  contact([])
+  contact
+    .given([])
     .when({ type: 'updateContact', changes: { name: 'X' }, now: t1 })
-    .thenThrows(t, NotFound)
+    .refuses(t, { type: NotFound })
 })
 
 t.test('optIn', async (t) => {
-  contact([created])
+  contact
+    .given([created])
     .when({ type: 'optIn', now: t1 })
     .then(t, [optedIn])
 
-  contact([created, optedIn])
+  contact
+    .given([created, optedIn])
     .when({ type: 'optIn', now: t2 })
     .then(t, [], 'opting in twice is idempotent')
 
-  const state = fold(contactDecider.evolve, contactDecider.initialState, [created, optedIn])
+  const state = contact.given([created, optedIn]).state()
   t.match(state, { status: 'active', isOptedIn: true, optInAt: t1.toISOString(), updatedAt: t1.toISOString() })
 
-  contact([])
+  contact
+    .given([])
     .when({ type: 'optIn', now: t1 })
-    .thenThrows(t, NotFound)
+    .refuses(t, { type: NotFound })
 })
 
 t.test('optOut', async (t) => {
   const optedOut: ContactEvent = { type: 'contactOptedOut', data: { contactId, tenantId, reason: 'User requested', at: t2.toISOString() } }
-  contact([created, optedIn])
+  contact
+    .given([created, optedIn])
     .when({ type: 'optOut', reason: 'User requested', now: t2 })
     .then(t, [optedOut], 'the reason is recorded')
 
-  const state = fold(contactDecider.evolve, contactDecider.initialState, [created, optedIn, optedOut])
+  const state = contact.given([created, optedIn, optedOut]).state()
   t.match(state, { isOptedIn: false, optInAt: t1.toISOString(), optOutAt: t2.toISOString(), optOutReason: 'User requested' })
 
-  contact([created])
+  contact
+    .given([created])
     .when({ type: 'optOut', reason: 'Never wanted it', now: t1 })
     .then(
       t,
@@ -222,21 +196,24 @@ t.test('optOut', async (t) => {
       'a contact that never opted in still gets its opt-out and reason recorded',
     )
 
-  contact([created, optedIn, optedOut])
+  contact
+    .given([created, optedIn, optedOut])
     .when({ type: 'optOut', reason: 'Again', now: t2 })
     .then(t, [], 'opting out twice changes nothing')
 
-  contact([created, optedIn, optedOut])
+  contact
+    .given([created, optedIn, optedOut])
     .when({ type: 'optIn', now: t2 })
     .then(t, [{ type: 'contactOptedIn', data: { contactId, tenantId, at: t2.toISOString() } }], 'opting in again after an opt-out')
 })
 
 t.test('deleteContact', async (t) => {
-  contact([created])
+  contact
+    .given([created])
     .when({ type: 'deleteContact', now: t1 })
     .then(t, [deleted])
 
-  const state = fold(contactDecider.evolve, contactDecider.initialState, [created, deleted])
+  const state = contact.given([created, deleted]).state()
   t.match(state, { status: 'deleted', deletedAt: t1.toISOString() })
 
   const onDeleted: ContactCommand[] = [
@@ -246,9 +223,10 @@ t.test('deleteContact', async (t) => {
     { type: 'deleteContact', now: t2 },
   ]
   for (const command of onDeleted) {
-    contact([created, deleted])
+    contact
+      .given([created, deleted])
       .when(command)
-      .thenThrows(t, NotFound, (error) => t.equal(error.message, 'Contact not found', `${command.type} on a deleted contact`))
+      .refuses(t, { type: NotFound, message: 'Contact not found' })
   }
 })
 
@@ -258,46 +236,46 @@ t.test('contactKeyDecider', async (t) => {
   const claimed: ContactKeyEvent = { type: 'contactKeyClaimed', data: { key, kind: 'phone', contactId } }
   const released: ContactKeyEvent = { type: 'contactKeyReleased', data: { key, kind: 'phone', contactId } }
 
-  contactKey([])
+  contactKey
+    .given([])
     .when({ type: 'claimKey', key, kind: 'phone', contactId })
     .then(t, [claimed], 'a free key is claimed')
 
-  contactKey([claimed])
+  contactKey
+    .given([claimed])
     .when({ type: 'claimKey', key, kind: 'phone', contactId })
     .then(t, [], 'claiming a key one holds changes nothing')
 
-  contactKey([claimed])
+  contactKey
+    .given([claimed])
     .when({ type: 'claimKey', key, kind: 'phone', contactId: other })
-    .thenThrows(t, BusinessRuleViolation, (error) => {
-      const violation = error as BusinessRuleViolation
-      t.equal(violation.errorCode, 'DUPLICATE_CONTACT')
-      t.equal(violation.statusCode, 409)
-      t.same(violation.details, { field: 'phone_e164', contact_id: contactId })
-    })
+    .refuses(t, { type: BusinessRuleViolation, fields: { errorCode: 'DUPLICATE_CONTACT', statusCode: 409, details: { field: 'phone_e164', contact_id: contactId } } })
 
-  contactKey([{ type: 'contactKeyClaimed', data: { key: 'jane@example.com', kind: 'email', contactId } }])
+  contactKey
+    .given([{ type: 'contactKeyClaimed', data: { key: 'jane@example.com', kind: 'email', contactId } }])
     .when({ type: 'claimKey', key: 'jane@example.com', kind: 'email', contactId: other })
-    .thenThrows(t, BusinessRuleViolation, (error) => t.same((error as BusinessRuleViolation).details, { field: 'email', contact_id: contactId }))
+    .refuses(t, { type: BusinessRuleViolation, fields: { details: { field: 'email', contact_id: contactId } } })
 
-  contactKey([claimed])
+  contactKey
+    .given([claimed])
     .when({ type: 'releaseKey', key, kind: 'phone', contactId: other })
     .then(t, [], 'a release by a contact that does not hold the key changes nothing')
 
-  contactKey([])
+  contactKey
+    .given([])
     .when({ type: 'releaseKey', key, kind: 'phone', contactId })
     .then(t, [], 'releasing a free key changes nothing')
 
-  contactKey([claimed])
+  contactKey
+    .given([claimed])
     .when({ type: 'releaseKey', key, kind: 'phone', contactId })
     .then(t, [released])
 
-  contactKey([claimed, released])
+  contactKey
+    .given([claimed, released])
     .when({ type: 'claimKey', key, kind: 'phone', contactId: other })
     .then(t, [{ type: 'contactKeyClaimed', data: { key, kind: 'phone', contactId: other } }], 'a released key can be claimed by another contact')
 
-  const state = fold(contactKeyDecider.evolve, contactKeyDecider.initialState, [
-    claimed,
-    { type: 'contactKeyReleased', data: { key, kind: 'phone', contactId: other } },
-  ])
+  const state = contactKey.given([claimed, { type: 'contactKeyReleased', data: { key, kind: 'phone', contactId: other } }]).state()
   t.same(state, { holder: contactId }, 'a release event by a non-holder does not free the key')
 })

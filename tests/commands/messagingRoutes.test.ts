@@ -1,20 +1,15 @@
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
-import { sql } from 'kysely'
 import { systemActor, type CommandContext } from '../../commands/commandContext.ts'
 import { queueCampaignMessage } from '../../commands/messages/messageCommands.ts'
 import { ManualClock } from '../../infra/clock.ts'
-import type { SqlDatabase } from '../../infra/database/sqlDatabase.ts'
 import type { EventStore } from '../../infra/eventStore/eventStore.ts'
+import { appendsNothing } from '../support/eventLog.ts'
+import { createContact } from '../support/messagingFixtures.ts'
 import { as, registerUser, startTestApp, type Session } from '../support/testApp.ts'
 
 const START = '2026-03-10T09:00:00.000Z'
-
-async function createContact(app: FastifyInstance, session: Session, payload: Record<string, unknown> = {}): Promise<string> {
-  const response = await app.inject(as(session, { method: 'POST', url: '/api/messaging/contacts/', payload: { name: 'John Kamau', phone_e164: '+255712345678', ...payload } }))
-  if (response.statusCode !== 201) throw new Error(`contact creation failed: ${response.statusCode} ${response.body}`)
-  return response.json().data.id as string
-}
+const JOHN = { name: 'John Kamau', phone_e164: '+255712345678' }
 
 async function startConversation(app: FastifyInstance, session: Session, contactId: string, subject = 'Kenya Coffee Exports') {
   return app.inject(as(session, { method: 'POST', url: '/api/messaging/conversations/', payload: { contact_id: contactId, subject } }))
@@ -32,31 +27,12 @@ async function eventTypes(store: EventStore, stream: string): Promise<string[]> 
   return (await store.readStream(stream)).events.map((event) => event.type)
 }
 
-type Tap = { equal(found: unknown, wanted: unknown, message: string): boolean }
-
-/**
- * Every event the store has committed, counted in its table: the readers' head
- * (`store.headPosition()`) lags while any transaction is open (a projector's, another test
- * database's), so it cannot tell "nothing appended" from "not visible yet".
- */
-async function committedEvents(database: SqlDatabase): Promise<number> {
-  const { rows } = await sql<{ n: number }>`select count(*)::int as n from es_events`.execute(database.db)
-  return rows[0]?.n ?? 0
-}
-
-/** Runs `refused` and checks that the store holds no new event: a refused command appends nothing. */
-async function appendsNothing(t: Tap, database: SqlDatabase, refused: () => Promise<unknown>): Promise<void> {
-  const before = await committedEvents(database)
-  await refused()
-  t.equal(await committedEvents(database), before, 'nothing appended')
-}
-
 t.test('conversations and messages over HTTP', async (t) => {
   const clock = new ManualClock(START)
   const { app, services } = await startTestApp(t, { clock, label: 'messaging_http' })
   const { store, database } = services
   const session = await registerUser(app)
-  const contactId = await createContact(app, session)
+  const contactId = await createContact(app, session, JOHN)
 
   // start a conversation
   clock.advance(60_000)
@@ -136,7 +112,7 @@ t.test('conversations and messages over HTTP', async (t) => {
   t.ok(delivered.json().position > sent.json().position, 'positions grow')
 
   // a repeated or an older report is a no-op: 200, same position, nothing appended
-  await appendsNothing(t, database, async () => {
+  await appendsNothing(t, database.db, async () => {
     const again = await reportStatus(app, session, messageId, { status: 'delivered' })
     t.equal(again.statusCode, 200, again.body)
     t.equal(again.json().position, delivered.json().position, 'no-op answers the last position')
@@ -146,7 +122,7 @@ t.test('conversations and messages over HTTP', async (t) => {
   })
 
   // failed after delivered is refused
-  await appendsNothing(t, database, async () => {
+  await appendsNothing(t, database.db, async () => {
     const late = await reportStatus(app, session, messageId, { status: 'failed', reason: 'Expired' })
     t.equal(late.statusCode, 400, late.body)
     t.same(late.json(), {
@@ -175,7 +151,7 @@ t.test('conversations and messages over HTTP', async (t) => {
 
   t.test('a failure records its reason, and nothing moves a failed message', async (t) => {
     const failing = (await sendMessage(app, session, conversationId)).json().data.id as string
-    await appendsNothing(t, database, async () => {
+    await appendsNothing(t, database.db, async () => {
       const noReason = await reportStatus(app, session, failing, { status: 'failed' })
       t.equal(noReason.statusCode, 400)
       t.same(noReason.json(), { success: false, message: 'Validation failed', errors: { reason: ['This field is required when the status is failed.'] } })
@@ -183,7 +159,7 @@ t.test('conversations and messages over HTTP', async (t) => {
     const failed = await reportStatus(app, session, failing, { status: 'failed', reason: 'Absent subscriber' })
     t.equal(failed.statusCode, 200, failed.body)
     t.match(failed.json().data, { status: 'failed', failure_reason: 'Absent subscriber', failed_at: '2026-03-10T09:06:00.000Z' })
-    await appendsNothing(t, database, async () => {
+    await appendsNothing(t, database.db, async () => {
       const after = await reportStatus(app, session, failing, { status: 'delivered' })
       t.equal(after.statusCode, 400)
       t.match(after.json(), { error_code: 'INVALID_STATUS', details: { current_status: 'failed' } })
@@ -191,7 +167,7 @@ t.test('conversations and messages over HTTP', async (t) => {
   })
 
   t.test('inbound messages have no delivery statuses', async (t) => {
-    await appendsNothing(t, database, async () => {
+    await appendsNothing(t, database.db, async () => {
       const response = await reportStatus(app, session, inboundId, { status: 'delivered' })
       t.equal(response.statusCode, 400)
       t.same(response.json(), {
@@ -204,7 +180,7 @@ t.test('conversations and messages over HTTP', async (t) => {
   })
 
   t.test('unknown ids', async (t) => {
-    await appendsNothing(t, database, async () => {
+    await appendsNothing(t, database.db, async () => {
       const noMessage = await reportStatus(app, session, '00000000-0000-4000-8000-000000000000', { status: 'sent' })
       t.equal(noMessage.statusCode, 404)
       t.same(noMessage.json(), { success: false, message: 'Message not found' })
@@ -219,7 +195,7 @@ t.test('conversations and messages over HTTP', async (t) => {
 
   t.test("another tenant's ids are not found", async (t) => {
     const stranger = await registerUser(app, { first_name: 'Sarah', last_name: 'Mwangi' })
-    await appendsNothing(t, database, async () => {
+    await appendsNothing(t, database.db, async () => {
       const theirContact = await startConversation(app, stranger, contactId)
       t.equal(theirContact.statusCode, 404)
       t.same(theirContact.json(), { success: false, message: 'Contact not found' })
@@ -239,7 +215,7 @@ t.test('conversations and messages over HTTP', async (t) => {
     const optedOutConversation = (await startConversation(app, session, optedOut, 'Delivery times')).json().data.id as string
     const optOut = await app.inject(as(session, { method: 'POST', url: `/api/messaging/contacts/${optedOut}/opt-out/`, payload: { reason: 'Too many messages' } }))
     t.equal(optOut.statusCode, 200, optOut.body)
-    await appendsNothing(t, database, async () => {
+    await appendsNothing(t, database.db, async () => {
       const refused = await sendMessage(app, session, optedOutConversation)
       t.equal(refused.statusCode, 400, refused.body)
       t.same(refused.json(), { success: false, message: 'Contact has opted out', error_code: 'CONTACT_OPTED_OUT', details: { contact_id: optedOut } })
@@ -258,7 +234,7 @@ t.test('conversations and messages over HTTP', async (t) => {
     const leavingConversation = (await startConversation(app, session, leaving, 'Account')).json().data.id as string
     const deleted = await app.inject(as(session, { method: 'DELETE', url: `/api/messaging/contacts/${leaving}/` }))
     t.equal(deleted.statusCode, 200, deleted.body)
-    await appendsNothing(t, database, async () => {
+    await appendsNothing(t, database.db, async () => {
       const conversationRefused = await startConversation(app, session, leaving)
       t.equal(conversationRefused.statusCode, 404)
       t.same(conversationRefused.json(), { success: false, message: 'Contact not found' })
@@ -275,7 +251,7 @@ t.test('conversations and messages over HTTP', async (t) => {
     const response = await startConversation(app, session, emailOnly, 'Invoices')
     t.equal(response.statusCode, 201, response.body)
     t.equal(response.json().data.contact_phone, null)
-    await appendsNothing(t, database, async () => {
+    await appendsNothing(t, database.db, async () => {
       const refused = await sendMessage(app, session, response.json().data.id)
       t.equal(refused.statusCode, 400)
       t.equal(refused.json().error_code, 'CONTACT_HAS_NO_PHONE')
@@ -283,7 +259,7 @@ t.test('conversations and messages over HTTP', async (t) => {
   })
 
   t.test('bad input is a 400 in the spec shape', async (t) => {
-    await appendsNothing(t, database, async () => {
+    await appendsNothing(t, database.db, async () => {
       const missing = await app.inject(as(session, { method: 'POST', url: '/api/messaging/conversations/', payload: { subject: 'Hello' } }))
       t.equal(missing.statusCode, 400)
       t.same(missing.json(), { success: false, message: 'Validation failed', errors: { contact_id: ['This field is required.'] } })
@@ -327,7 +303,7 @@ t.test('conversations and messages over HTTP', async (t) => {
   })
 
   t.test('no token is a 401', async (t) => {
-    await appendsNothing(t, database, async () => {
+    await appendsNothing(t, database.db, async () => {
       for (const request of [
         { url: '/api/messaging/conversations/', payload: { contact_id: contactId, subject: 'x' } },
         { url: '/api/messaging/messages/', payload: { conversation_id: conversationId, content: 'x' } },
@@ -345,7 +321,7 @@ t.test('campaign messages are queued once', async (t) => {
   const { app, services } = await startTestApp(t, { label: 'messaging_campaign' })
   const { store } = services
   const session = await registerUser(app)
-  const contactId = await createContact(app, session)
+  const contactId = await createContact(app, session, JOHN)
   const context: CommandContext = {
     tenantId: session.tenantId,
     actor: systemActor,

@@ -5,6 +5,7 @@ import { importContacts, type ImportOptions } from '../../commands/contacts/cont
 import { loadConfig } from '../../infra/config.ts'
 import { contactDirectory, contactDirectoryLookups } from '../../projections/contactDirectory.ts'
 import { readModel } from '../../projections/engine/projection.ts'
+import { committedEventCount } from '../support/eventLog.ts'
 import { as, registerUser, startTestApp, TEST_JWT_SECRET, type Session, type TestApp } from '../support/testApp.ts'
 
 /** Bulk import from CSV (multipart upload or text/csv body), batched writes, the tenant's country. */
@@ -35,11 +36,6 @@ function formData(parts: Part[]): { payload: Buffer; headers: Record<string, str
 
 const upload = (app: TestApp['app'], session: Session, csv: string | Buffer, extra: Part[] = []) =>
   app.inject(as(session, { method: 'POST', url: IMPORT_URL, ...formData([...extra, { name: 'file', filename: 'contacts.csv', content: csv }]) }))
-
-async function eventCount(testApp: TestApp): Promise<number> {
-  const { rows } = await sql<{ n: number }>`select count(*)::int as n from es_events`.execute(testApp.services.database.db)
-  return rows[0]!.n
-}
 
 const contact = async (app: TestApp['app'], session: Session, id: string, position: number) =>
   (await app.inject(as(session, { method: 'GET', url: `/api/messaging/contacts/${id}/?min_position=${position}` }))).json().data
@@ -110,7 +106,7 @@ t.test('CSV files refused as a whole append nothing', async (t) => {
   const session = await registerUser(app)
   const seed = await app.inject(as(session, { method: 'POST', url: '/api/messaging/contacts/', payload: { phone_e164: '+255712100009' } }))
   t.equal(seed.statusCode, 201)
-  const before = await eventCount(testApp)
+  const before = await committedEventCount(testApp.services.database.db)
 
   const refusals: [string, () => ReturnType<typeof upload>, Record<string, string[]>][] = [
     ['no file field', () => app.inject(as(session, { method: 'POST', url: IMPORT_URL, ...formData([{ name: 'other', content: 'x' }]) })), { file: ['No file was submitted.'] }],
@@ -131,7 +127,7 @@ t.test('CSV files refused as a whole append nothing', async (t) => {
   const anonymous = await app.inject({ method: 'POST', url: IMPORT_URL, ...formData([{ name: 'file', filename: 'a.csv', content: 'phone\n+255712100011\n' }]) })
   t.equal(anonymous.statusCode, 401)
   t.same(anonymous.json(), { detail: 'Authentication credentials were not provided.' })
-  t.equal(await eventCount(testApp), before, 'nothing appended')
+  t.equal(await committedEventCount(testApp.services.database.db), before, 'nothing appended')
 })
 
 t.test('an Idempotency-Key on a CSV upload covers the file', async (t) => {
@@ -142,13 +138,13 @@ t.test('an Idempotency-Key on a CSV upload covers the file', async (t) => {
     app.inject(as(session, { method: 'POST', url: IMPORT_URL, ...formData([{ name: 'file', filename: 'a.csv', content: csv }]), headers: { ...formData([]).headers, 'idempotency-key': 'import-1' } }))
   const first = await send('phone\n+255712100021\n')
   t.equal(first.statusCode, 200, first.body)
-  const before = await eventCount(testApp)
+  const before = await committedEventCount(testApp.services.database.db)
   const replay = await send('phone\n+255712100021\n')
   t.equal(replay.headers['idempotent-replayed'], 'true')
   t.same(replay.json(), first.json())
   const otherFile = await send('phone\n+255712100022\n')
   t.equal(otherFile.statusCode, 422, 'the same key with another file')
-  t.equal(await eventCount(testApp), before, 'nothing appended')
+  t.equal(await committedEventCount(testApp.services.database.db), before, 'nothing appended')
 })
 
 t.test('batched writes decide every row as a lone upsert would', async (t) => {
@@ -246,10 +242,10 @@ t.test('10,000 rows in one CSV upload', async (t) => {
   t.equal(rows[0]!.n, 10_000)
 
   // the same file again: all updates of existing contacts, nothing to write
-  const before = await eventCount(testApp)
+  const before = await committedEventCount(testApp.services.database.db)
   const again = await upload(app, session, lines.join('\r\n'))
   t.match(again.json().data, { total_rows: 10_000, created: 0, updated: 10_000, rejected: 0 })
-  t.equal(await eventCount(testApp), before, 'unchanged contacts append nothing')
+  t.equal(await committedEventCount(testApp.services.database.db), before, 'unchanged contacts append nothing')
 })
 
 t.test("local numbers are read in the tenant's country, not the service default", async (t) => {

@@ -1,6 +1,6 @@
-import { sql } from 'kysely'
 import t from 'tap'
 import { ManualClock } from '../../infra/clock.ts'
+import { committedEventCount } from '../support/eventLog.ts'
 import { as, registerUser, startTestApp, type Session, type TestApp } from '../support/testApp.ts'
 
 /** GET /contacts/ and /contacts/{id}/ over the contact directory: the spec's shape, filters, pages, refusals. */
@@ -13,11 +13,6 @@ async function post(app: TestApp['app'], session: Session, url: string, payload?
   const response = await app.inject(as(session, { method: 'POST', url, ...(payload ? { payload } : {}) }))
   if (response.statusCode >= 300) throw new Error(`${url}: ${response.statusCode} ${response.body}`)
   return { id: response.json().data.id, position: response.json().position }
-}
-
-async function eventCount(testApp: TestApp): Promise<number> {
-  const { rows } = await sql<{ n: number }>`select count(*)::int as n from es_events`.execute(testApp.services.database.db)
-  return rows[0]!.n
 }
 
 t.test('the contact list: shape, order, filters and pages', async (t) => {
@@ -169,7 +164,7 @@ t.test('contact details', async (t) => {
     opt_out_reason: 'Too many messages',
   })
 
-  const before = await eventCount(testApp)
+  const before = await committedEventCount(testApp.services.database.db)
   for (const [label, session, id] of [
     ['another tenant', stranger, contact.id],
     ['deleted', owner, gone.id],
@@ -186,7 +181,7 @@ t.test('contact details', async (t) => {
   t.equal(badPosition.statusCode, 400)
   const anonymous = await app.inject({ method: 'GET', url: `/api/messaging/contacts/${contact.id}/` })
   t.equal(anonymous.statusCode, 401)
-  t.equal(await eventCount(testApp), before, 'queries append nothing')
+  t.equal(await committedEventCount(testApp.services.database.db), before, 'queries append nothing')
 })
 
 t.test('last_contacted_at: in the list, the details and command answers once a message went out', async (t) => {

@@ -1,28 +1,17 @@
 import t from 'tap'
 import { contactDecider, type ProfileReplacement } from '../../commands/contacts/contactDecider.ts'
-import type { ContactEvent, ContactProfile } from '../../commands/contacts/contactEvents.ts'
+import type { ContactEvent } from '../../commands/contacts/contactEvents.ts'
 import { NotFound, ValidationFailed } from '../../infra/errors.ts'
+import { contactId, created, createdAt, profile, tenantId } from '../support/contactDeciderFixtures.ts'
 import { deciderSpec } from '../support/deciderSpec.ts'
 
 /** PUT semantics of the contact decider: the profile is replaced whole, unlike an upsert. */
 
 const spec = deciderSpec(contactDecider)
-const contactId = '0b8f4a52-3c61-4b0e-9a43-5f1d2f0c7a10'
-const tenantId = 'a6c1d2e3-4f50-4a61-8b72-9c8d7e6f5a40'
-const t0 = '2026-03-10T09:00:00.000Z'
 const t1 = new Date('2026-03-10T10:00:00.000Z')
 
-const profile: ContactProfile = {
-  name: 'Jane Smith',
-  phone: '+255712345678',
-  email: 'jane@example.com',
-  tags: ['vip'],
-  attributes: { company: 'Acme Corp', seats: 3 },
-  isActive: true,
-}
-const created: ContactEvent = { type: 'contactCreated', data: { contactId, tenantId, profile, source: 'api', importId: null, at: t0 } }
-const optedIn: ContactEvent = { type: 'contactOptedIn', data: { contactId, tenantId, at: t0 } }
-const deleted: ContactEvent = { type: 'contactDeleted', data: { contactId, tenantId, at: t0 } }
+const optedIn: ContactEvent = { type: 'contactOptedIn', data: { contactId, tenantId, at: createdAt } }
+const deleted: ContactEvent = { type: 'contactDeleted', data: { contactId, tenantId, at: createdAt } }
 
 const replacement = (overrides: Partial<ProfileReplacement> = {}): ProfileReplacement => ({
   name: null,

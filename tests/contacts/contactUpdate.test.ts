@@ -1,6 +1,7 @@
-import { sql } from 'kysely'
 import t from 'tap'
 import { ManualClock } from '../../infra/clock.ts'
+import { committedEventCount } from '../support/eventLog.ts'
+import { createContact } from '../support/messagingFixtures.ts'
 import { as, registerUser, startTestApp, type Session, type TestApp } from '../support/testApp.ts'
 
 /** PUT /contacts/{id}/: the profile replaced whole, with the upsert's validation and key rules. */
@@ -8,17 +9,6 @@ import { as, registerUser, startTestApp, type Session, type TestApp } from '../s
 const DETAIL_FIELDS = [
   'attributes', 'created_at', 'email', 'id', 'is_active', 'is_opted_in', 'last_contacted_at', 'name', 'opt_in_at', 'opt_out_at', 'opt_out_reason', 'phone_e164', 'tags', 'updated_at',
 ]
-
-async function create(app: TestApp['app'], session: Session, payload: object): Promise<{ id: string; position: number }> {
-  const response = await app.inject(as(session, { method: 'POST', url: '/api/messaging/contacts/', payload }))
-  if (response.statusCode !== 201) throw new Error(`create failed: ${response.statusCode} ${response.body}`)
-  return { id: response.json().data.id, position: response.json().position }
-}
-
-async function eventCount(testApp: TestApp): Promise<number> {
-  const { rows } = await sql<{ n: number }>`select count(*)::int as n from es_events`.execute(testApp.services.database.db)
-  return rows[0]!.n
-}
 
 const put = (app: TestApp['app'], session: Session, id: string, payload: unknown) =>
   app.inject(as(session, { method: 'PUT', url: `/api/messaging/contacts/${id}/`, payload: payload as object }))
@@ -28,12 +18,12 @@ t.test('PUT replaces the profile and moves the phone and email keys', async (t) 
   const testApp = await startTestApp(t, { label: 'contact_put', clock })
   const { app } = testApp
   const owner = await registerUser(app)
-  const jane = await create(app, owner, {
+  const jane = await createContact(app, owner, {
     name: 'Jane Smith', phone_e164: '+255712000001', email: 'jane@example.com', tags: ['vip'], attributes: { company: 'Acme Corp', seats: 3 }, is_opted_in: true,
   })
   clock.advance(60_000)
 
-  const response = await put(app, owner, jane.id, {
+  const response = await put(app, owner, jane, {
     name: '  Jane S.  ', phone_e164: '0712 000 009', email: 'Jane@New.Example.com', tags: ['Gold', 'gold ', 'new'], attributes: { tier: 'gold' },
   })
   t.equal(response.statusCode, 200, response.body)
@@ -41,7 +31,7 @@ t.test('PUT replaces the profile and moves the phone and email keys', async (t) 
   t.same(Object.keys(body).sort(), ['data', 'position', 'success'])
   t.same(Object.keys(body.data).sort(), DETAIL_FIELDS)
   t.same(body.data, {
-    id: jane.id,
+    id: jane,
     name: 'Jane S.',
     phone_e164: '+255712000009',
     email: 'jane@new.example.com',
@@ -59,18 +49,18 @@ t.test('PUT replaces the profile and moves the phone and email keys', async (t) 
   t.equal(response.headers['x-event-position'], String(body.position))
 
   // the read model follows
-  const details = await app.inject(as(owner, { method: 'GET', url: `/api/messaging/contacts/${jane.id}/?min_position=${body.position}` }))
+  const details = await app.inject(as(owner, { method: 'GET', url: `/api/messaging/contacts/${jane}/?min_position=${body.position}` }))
   t.same(details.json().data, body.data)
 
   // fields left out take their defaults
-  const bare = await put(app, owner, jane.id, { email: 'jane@new.example.com' })
+  const bare = await put(app, owner, jane, { email: 'jane@new.example.com' })
   t.equal(bare.statusCode, 200, bare.body)
   t.match(bare.json().data, { name: 'jane@new.example.com', phone_e164: null, email: 'jane@new.example.com', tags: [], attributes: {}, is_active: true, is_opted_in: true })
 
-  const unchanged = await eventCount(testApp)
-  const again = await put(app, owner, jane.id, { email: 'jane@new.example.com' })
+  const unchanged = await committedEventCount(testApp.services.database.db)
+  const again = await put(app, owner, jane, { email: 'jane@new.example.com' })
   t.same(again.json().data, bare.json().data)
-  t.equal(await eventCount(testApp), unchanged, 'the same profile again appends nothing')
+  t.equal(await committedEventCount(testApp.services.database.db), unchanged, 'the same profile again appends nothing')
 
   // the old keys are free again, the new one is held
   const oldPhone = await app.inject(as(owner, { method: 'POST', url: '/api/messaging/contacts/', payload: { name: 'New holder', phone_e164: '+255712000001' } }))
@@ -79,12 +69,12 @@ t.test('PUT replaces the profile and moves the phone and email keys', async (t) 
   t.equal(oldEmail.statusCode, 201, 'the old email too')
   const newEmail = await app.inject(as(owner, { method: 'POST', url: '/api/messaging/contacts/', payload: { email: 'JANE@new.example.com', tags: ['x'] } }))
   t.equal(newEmail.statusCode, 200)
-  t.match(newEmail.json().data, { id: jane.id, upserted: true })
+  t.match(newEmail.json().data, { id: jane, upserted: true })
   const dropped = await app.inject(as(owner, { method: 'POST', url: '/api/messaging/contacts/', payload: { phone_e164: '+255712000009' } }))
   t.equal(dropped.statusCode, 201, 'the phone PUT dropped is free')
 
   // opt-in status and is_active can be set along
-  const optOut = await put(app, owner, jane.id, { email: 'jane@new.example.com', is_opted_in: false, is_active: false })
+  const optOut = await put(app, owner, jane, { email: 'jane@new.example.com', is_opted_in: false, is_active: false })
   t.match(optOut.json().data, { is_opted_in: false, is_active: false, opt_out_at: '2026-03-10T09:01:00.000Z', opt_out_reason: 'Opted out by contact update' })
 })
 
@@ -93,26 +83,26 @@ t.test('PUT refusals append nothing', async (t) => {
   const { app } = testApp
   const owner = await registerUser(app)
   const stranger = await registerUser(app)
-  const jane = await create(app, owner, { name: 'Jane', phone_e164: '+255712000001', email: 'jane@example.com' })
-  const john = await create(app, owner, { name: 'John', phone_e164: '+255712000002', email: 'john@example.com' })
-  const gone = await create(app, owner, { name: 'Gone', phone_e164: '+255712000003' })
-  const deletion = await app.inject(as(owner, { method: 'DELETE', url: `/api/messaging/contacts/${gone.id}/` }))
+  const jane = await createContact(app, owner, { name: 'Jane', phone_e164: '+255712000001', email: 'jane@example.com' })
+  const john = await createContact(app, owner, { name: 'John', phone_e164: '+255712000002', email: 'john@example.com' })
+  const gone = await createContact(app, owner, { name: 'Gone', phone_e164: '+255712000003' })
+  const deletion = await app.inject(as(owner, { method: 'DELETE', url: `/api/messaging/contacts/${gone}/` }))
   t.equal(deletion.statusCode, 200)
-  const janeVersion = async () => (await testApp.services.store.readStream(`contact-${jane.id}`)).version
+  const janeVersion = async () => (await testApp.services.store.readStream(`contact-${jane}`)).version
   const versionBefore = await janeVersion()
-  const before = await eventCount(testApp)
+  const before = await committedEventCount(testApp.services.database.db)
 
-  const duplicatePhone = await put(app, owner, jane.id, { name: 'Jane', phone_e164: '0712 000 002', email: 'jane@example.com' })
+  const duplicatePhone = await put(app, owner, jane, { name: 'Jane', phone_e164: '0712 000 002', email: 'jane@example.com' })
   t.equal(duplicatePhone.statusCode, 409)
   t.same(duplicatePhone.json(), {
     success: false,
     message: 'This phone already belongs to another contact',
     error_code: 'DUPLICATE_CONTACT',
-    details: { field: 'phone_e164', contact_id: john.id },
+    details: { field: 'phone_e164', contact_id: john },
   })
-  const duplicateEmail = await put(app, owner, jane.id, { phone_e164: '+255712000001', email: 'JOHN@example.com' })
+  const duplicateEmail = await put(app, owner, jane, { phone_e164: '+255712000001', email: 'JOHN@example.com' })
   t.equal(duplicateEmail.statusCode, 409)
-  t.match(duplicateEmail.json(), { error_code: 'DUPLICATE_CONTACT', details: { field: 'email', contact_id: john.id } })
+  t.match(duplicateEmail.json(), { error_code: 'DUPLICATE_CONTACT', details: { field: 'email', contact_id: john } })
 
   const invalid: [unknown, Record<string, string[]>][] = [
     [{ name: 'Nobody' }, { phone_e164: ['Either phone_e164 or email is required.'] }],
@@ -124,17 +114,17 @@ t.test('PUT refusals append nothing', async (t) => {
     [{ email: 'a@example.com', tags: 'vip' }, { tags: ['Must be array.'] }],
   ]
   for (const [payload, errors] of invalid) {
-    const response = await put(app, owner, jane.id, payload)
+    const response = await put(app, owner, jane, payload)
     t.equal(response.statusCode, 400, JSON.stringify(payload))
     t.same(response.json(), { success: false, message: 'Validation failed', errors }, JSON.stringify(payload))
   }
-  const malformed = await app.inject(as(owner, { method: 'PUT', url: `/api/messaging/contacts/${jane.id}/`, headers: { 'content-type': 'application/json' }, payload: '{"name":' }))
+  const malformed = await app.inject(as(owner, { method: 'PUT', url: `/api/messaging/contacts/${jane}/`, headers: { 'content-type': 'application/json' }, payload: '{"name":' }))
   t.equal(malformed.statusCode, 400)
   t.equal(malformed.json().message, 'Validation failed')
 
   for (const [label, session, id] of [
-    ['another tenant', stranger, jane.id],
-    ['deleted', owner, gone.id],
+    ['another tenant', stranger, jane],
+    ['deleted', owner, gone],
     ['unknown', owner, '00000000-0000-4000-8000-000000000000'],
   ] as const) {
     const response = await put(app, session, id, { name: 'Hijack', phone_e164: '+255712999999' })
@@ -143,11 +133,11 @@ t.test('PUT refusals append nothing', async (t) => {
   }
   const notUuid = await put(app, owner, 'abc', { email: 'a@example.com' })
   t.equal(notUuid.statusCode, 400)
-  const anonymous = await app.inject({ method: 'PUT', url: `/api/messaging/contacts/${jane.id}/`, payload: { email: 'a@example.com' } })
+  const anonymous = await app.inject({ method: 'PUT', url: `/api/messaging/contacts/${jane}/`, payload: { email: 'a@example.com' } })
   t.equal(anonymous.statusCode, 401)
   t.same(anonymous.json(), { detail: 'Authentication credentials were not provided.' })
 
-  t.equal(await eventCount(testApp), before, 'no refusal appended anything')
+  t.equal(await committedEventCount(testApp.services.database.db), before, 'no refusal appended anything')
   t.equal(await janeVersion(), versionBefore)
   const keyStream = await testApp.services.store.readStream(`contactPhone-${owner.tenantId}:+255712999999`)
   t.equal(keyStream.version, -1, 'no key was claimed')
@@ -157,8 +147,8 @@ t.test('two PUTs racing for the same new phone: one wins, the other gets 409', a
   const testApp = await startTestApp(t, { label: 'contact_put_race' })
   const { app } = testApp
   const owner = await registerUser(app)
-  const contacts = await Promise.all([1, 2, 3, 4].map((i) => create(app, owner, { name: `C${i}`, email: `c${i}@example.com` })))
-  const responses = await Promise.all(contacts.map((contact, i) => put(app, owner, contact.id, { name: `C${i + 1}`, email: `c${i + 1}@example.com`, phone_e164: '+255712000077' })))
+  const contacts = await Promise.all([1, 2, 3, 4].map((i) => createContact(app, owner, { name: `C${i}`, email: `c${i}@example.com` })))
+  const responses = await Promise.all(contacts.map((contact, i) => put(app, owner, contact, { name: `C${i + 1}`, email: `c${i + 1}@example.com`, phone_e164: '+255712000077' })))
   t.same(responses.map((response) => response.statusCode).sort(), [200, 409, 409, 409])
   const winner = responses.find((response) => response.statusCode === 200)!.json().data.id
   for (const loser of responses.filter((response) => response.statusCode === 409)) {

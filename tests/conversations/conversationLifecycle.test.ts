@@ -1,6 +1,4 @@
 import t from 'tap'
-import type { Actor } from '../../commands/commandContext.ts'
-import type { ContactSnapshot } from '../../commands/conversations/contactSnapshot.ts'
 import {
   conversationDecider,
   type AssigneeCandidate,
@@ -12,23 +10,18 @@ import type { ConversationEvent } from '../../commands/conversations/conversatio
 import { conversationView } from '../../commands/conversations/conversationView.ts'
 import { messageDecider, type MessageCommand } from '../../commands/messages/messageDecider.ts'
 import { BusinessRuleViolation, NotFound, ValidationFailed } from '../../infra/errors.ts'
+import { agent, contact, contactId, conversationId, messageId, tenantId } from '../support/conversationDeciderFixtures.ts'
 import { deciderSpec } from '../support/deciderSpec.ts'
 
 /** Closing, reopening and assigning conversations; replies reopen; no outbound into a closed one. */
 const spec = deciderSpec(conversationDecider)
 
-const tenantId = '5d0f3b2a-1c4e-4f6a-9b8d-7e6f5a4b3c21'
-const conversationId = 'c3a1e2f4-5b6d-4c7e-8f90-a1b2c3d4e5f6'
-const contactId = '9e8d7c6b-5a4f-4e3d-8c2b-1a0f9e8d7c6b'
-const messageId = '7f6e5d4c-3b2a-4190-8f7e-6d5c4b3a2910'
-const agent: Actor = { userId: 'd1e2f3a4-b5c6-4d7e-8f90-0a1b2c3d4e5f', name: 'David Ochieng' }
 const amina = { userId: 'a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d', name: 'Amina Juma' }
 const baraka = { userId: 'b2c3d4e5-f6a7-4b8c-9d0e-1f2a3b4c5d6e', name: 'Baraka Said' }
 const at = (minute: number): string => new Date(Date.UTC(2026, 2, 10, 9, minute)).toISOString()
 const now = (minute: number): Date => new Date(at(minute))
 
 const refs = { conversationId, tenantId, subject: 'Kenya Coffee Exports' }
-const contact: ContactSnapshot = { contactId, name: 'John Kamau', phone: '+255712345678', optedOut: false, deleted: false }
 
 const started: ConversationEvent = {
   type: 'conversationStarted',

@@ -1,13 +1,13 @@
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
-import { sql } from 'kysely'
 import { systemActor, type CommandContext } from '../../commands/commandContext.ts'
 import { loadAggregate, toNewEvents } from '../../commands/commandExecution.ts'
 import { userStream } from '../../commands/users/registration.ts'
 import { userDecider } from '../../commands/users/userDecider.ts'
 import { ManualClock } from '../../infra/clock.ts'
-import type { SqlDatabase } from '../../infra/database/sqlDatabase.ts'
 import type { EventStore } from '../../infra/eventStore/eventStore.ts'
+import { appendsNothing } from '../support/eventLog.ts'
+import { createContact } from '../support/messagingFixtures.ts'
 import { as, registerUser, startTestApp, type Session } from '../support/testApp.ts'
 
 /**
@@ -26,20 +26,6 @@ const COMMAND_FIELDS = ['assigned_to', 'assigned_to_name', 'channel', 'contact_i
 const MESSAGE_FIELDS = [
   'campaign_id', 'channel', 'contact_id', 'content', 'conversation_id', 'created_at', 'delivered_at', 'direction', 'failed_at', 'failure_reason', 'id', 'read_at', 'sent_at', 'status', 'updated_at',
 ]
-
-type Tap = { equal(found: unknown, wanted: unknown, message: string): boolean }
-
-async function committedEvents(database: SqlDatabase): Promise<number> {
-  const { rows } = await sql<{ n: number }>`select count(*)::int as n from es_events`.execute(database.db)
-  return rows[0]!.n
-}
-
-/** Runs `refused` and checks that the store holds no new event. */
-async function appendsNothing(t: Tap, database: SqlDatabase, refused: () => Promise<unknown>): Promise<void> {
-  const before = await committedEvents(database)
-  await refused()
-  t.equal(await committedEvents(database), before, 'nothing appended')
-}
 
 /** Fixture: makes a registered user a member (agent) of another tenant, through the user's own stream. */
 async function joinTenant(store: EventStore, userId: string, tenantId: string, now: Date): Promise<void> {
@@ -73,11 +59,7 @@ t.test('conversations over HTTP', async (t) => {
   const api = client(app, session)
   const theirs = client(app, stranger)
 
-  const contact = async (name: string, phone: string): Promise<string> => {
-    const response = await api.post('/api/messaging/contacts/', { name, phone_e164: phone })
-    if (response.statusCode !== 201) throw new Error(`contact: ${response.statusCode} ${response.body}`)
-    return response.json().data.id
-  }
+  const contact = (name: string, phone: string): Promise<string> => createContact(app, session, { name, phone_e164: phone })
   const john = await contact('John Kamau', '+255712345678')
   const grace = await contact('Grace Njeri', '+255713000111')
 
@@ -179,7 +161,7 @@ t.test('conversations over HTTP', async (t) => {
     t.equal(second.next, null)
     t.match(second.previous, /page=1/)
 
-    await appendsNothing(t, database, async () => {
+    await appendsNothing(t, database.db, async () => {
       const bad = await api.list('status=archived&contact_id=nope&assigned_to=1&page=0')
       t.equal(bad.statusCode, 400)
       t.same(bad.json(), {
@@ -217,7 +199,7 @@ t.test('conversations over HTTP', async (t) => {
       data: { subject: 'Orders', closedBy: { userId: session.userId, name: 'David Ochieng' }, at: minute(10) },
     })
 
-    await appendsNothing(t, database, async () => {
+    await appendsNothing(t, database.db, async () => {
       const again = await api.put(orders.data.id, { status: 'closed' })
       t.equal(again.statusCode, 200, 'the status it has: no change')
       t.equal(again.json().position, body.position)
@@ -243,7 +225,7 @@ t.test('conversations over HTTP', async (t) => {
     t.same(listed.map((row: { id: string }) => row.id), [coffee.data.id])
     t.match(listed[0], { assigned_to: colleague.userId, assigned_to_name: 'Amina Juma' })
 
-    await appendsNothing(t, database, async () => {
+    await appendsNothing(t, database.db, async () => {
       const same = await api.put(coffee.data.id, { assigned_to: colleague.userId, status: 'open' })
       t.equal(same.statusCode, 200)
       t.equal(same.json().position, assigned.json().position, 'nothing to change')
@@ -262,7 +244,7 @@ t.test('conversations over HTTP', async (t) => {
   })
 
   t.test('bad updates are 400s and append nothing', async (t) => {
-    await appendsNothing(t, database, async () => {
+    await appendsNothing(t, database.db, async () => {
       const outsider = await api.put(coffee.data.id, { assigned_to: stranger.userId })
       t.equal(outsider.statusCode, 400)
       t.same(outsider.json(), { success: false, message: 'Validation failed', errors: { assigned_to: ['User is not a member of this tenant.'] } })
@@ -285,7 +267,7 @@ t.test('conversations over HTTP', async (t) => {
     t.match(closed.json().data, { status: 'closed', assigned_to: colleague.userId })
     const versionBefore = (await store.readStream(`conversation-${invoices.data.id}`)).version
 
-    await appendsNothing(t, database, async () => {
+    await appendsNothing(t, database.db, async () => {
       const outbound = await api.send(invoices.data.id, 'One more thing')
       t.equal(outbound.statusCode, 400, outbound.body)
       t.same(outbound.json(), {
@@ -377,7 +359,7 @@ t.test('conversations over HTTP', async (t) => {
   })
 
   t.test("another tenant's conversations and messages are not found", async (t) => {
-    await appendsNothing(t, database, async () => {
+    await appendsNothing(t, database.db, async () => {
       const list = (await theirs.list(`min_position=${invoiceSent.position}`)).json().data
       t.same([list.results, list.count], [[], 0])
       for (const response of [
@@ -397,7 +379,7 @@ t.test('conversations over HTTP', async (t) => {
   })
 
   t.test('without a token', async (t) => {
-    await appendsNothing(t, database, async () => {
+    await appendsNothing(t, database.db, async () => {
       for (const [method, url, payload] of [
         ['GET', '/api/messaging/conversations/'],
         ['GET', `/api/messaging/conversations/${coffee.data.id}/`],

@@ -1,12 +1,11 @@
 import t from 'tap'
 import fc from 'fast-check'
-import { sql, type Kysely } from 'kysely'
+import { sql } from 'kysely'
 import { ManualClock } from '../../infra/clock.ts'
 import { conversationInbox } from '../../projections/conversationInbox.ts'
-import { projectionSchema, type Projection } from '../../projections/engine/projection.ts'
-import { ProjectionEngine } from '../../projections/engine/projectionEngine.ts'
 import { performanceOverview } from '../../projections/performanceOverview.ts'
 import { templateCatalog } from '../../projections/templateCatalog.ts'
+import { expectRebuildEqualsLive } from '../support/projectionTables.ts'
 import { as, registerUser, startTestApp } from '../support/testApp.ts'
 
 /**
@@ -37,17 +36,6 @@ const operation: fc.Arbitrary<Operation> = fc.oneof(
   fc.record({ kind: fc.constant('rename' as const), contact: fc.nat({ max: 2 }), name: fc.constantFrom('Asha', 'Baraka', 'Chausiku') }),
   fc.record({ kind: fc.constant('advance' as const), seconds: fc.integer({ min: 0, max: 3600 }) }),
 )
-
-async function tableRows(db: Kysely<any>, schema: string): Promise<Record<string, string[]>> {
-  const { rows: tables } = await sql<{ table_name: string }>`
-    select table_name from information_schema.tables where table_schema = ${schema} order by table_name`.execute(db)
-  const result: Record<string, string[]> = {}
-  for (const { table_name } of tables) {
-    const { rows } = await sql<{ row: string }>`select to_jsonb(t)::text as row from ${sql.table(`${schema}.${table_name}`)} t order by 1`.execute(db)
-    result[table_name] = rows.map((r) => r.row)
-  }
-  return result
-}
 
 t.test('template catalog and conversation inbox: rebuilt equals incremental', async (t) => {
   const clock = new ManualClock('2026-03-10T09:00:00Z')
@@ -129,22 +117,7 @@ t.test('template catalog and conversation inbox: rebuilt equals incremental', as
       // behind it while any transaction on the server is open
       const { rows: last } = await sql<{ head: string }>`select coalesce(max(position), 0)::text as head from es_events`.execute(db)
       const head = Number(last[0]!.head)
-      t.ok(await services.engine.waitForAll(head, 20_000), 'the live projections caught up')
-      const replayed: Projection[] = mine.map((projection) => ({ ...projection, version: 2000 + run }))
-      const rebuild = new ProjectionEngine({ db, store: services.store, batchSize })
-      rebuild.register(...replayed)
-      await rebuild.prepare()
-      rebuild.start()
-      const rebuilt = await rebuild.waitForAll(head, 20_000)
-      await rebuild.stop()
-      t.ok(rebuilt, 'the rebuild caught up')
-      for (const projection of mine) {
-        const live = await tableRows(db, projectionSchema(projection.name, projection.version))
-        const fresh = await tableRows(db, projectionSchema(projection.name, 2000 + run))
-        t.same(fresh, live, `${projection.name}: rebuild with batches of ${batchSize} equals the incremental tables`)
-        await sql`drop schema ${sql.id(projectionSchema(projection.name, 2000 + run))} cascade`.execute(db)
-        await sql`delete from projection_checkpoints where name = ${projection.name} and version = ${2000 + run}`.execute(db)
-      }
+      await expectRebuildEqualsLive(t, services, mine, { head, version: 2000 + run, batchSize })
 
       // an independent fold of the log: messages per conversation and replies since the last outbound
       const { rows: messages } = await sql<{ conversation_id: string; event_type: string }>`

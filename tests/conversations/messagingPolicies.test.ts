@@ -1,8 +1,9 @@
 import t from 'tap'
-import { sql } from 'kysely'
 import { systemActor, type CommandContext } from '../../commands/commandContext.ts'
 import { receiveInboundMessage } from '../../commands/messages/messageCommands.ts'
 import { ManualClock } from '../../infra/clock.ts'
+import { committedEventCount } from '../support/eventLog.ts'
+import { createContact } from '../support/messagingFixtures.ts'
 import { as, registerUser, startTestApp } from '../support/testApp.ts'
 
 /**
@@ -12,8 +13,7 @@ import { as, registerUser, startTestApp } from '../support/testApp.ts'
 t.test('rate-limit groups and idempotent creates', async (t) => {
   const { app } = await startTestApp(t, { label: 'messaging_policies', env: { RATE_LIMITS_ENABLED: 'true' } })
   const session = await registerUser(app)
-  const contact = await app.inject(as(session, { method: 'POST', url: '/api/messaging/contacts/', payload: { name: 'John Kamau', phone_e164: '+255712345678' } }))
-  const contactId = contact.json().data.id
+  const contactId = await createContact(app, session, { name: 'John Kamau', phone_e164: '+255712345678' })
 
   const template = { name: 'Welcome', channel: 'sms', category: 'onboarding', language: 'en', content: 'Hi {{name}}' }
   const key = { 'idempotency-key': 'template-create-1' }
@@ -50,7 +50,7 @@ t.test('a redelivered reply to a conversation closed again changes nothing', asy
   const { app, services } = await startTestApp(t, { clock, label: 'reply_redelivery' })
   const { store, database } = services
   const session = await registerUser(app)
-  const contactId = (await app.inject(as(session, { method: 'POST', url: '/api/messaging/contacts/', payload: { name: 'John Kamau', phone_e164: '+255712345678' } }))).json().data.id
+  const contactId = await createContact(app, session, { name: 'John Kamau', phone_e164: '+255712345678' })
   const conversationId = (await app.inject(as(session, { method: 'POST', url: '/api/messaging/conversations/', payload: { contact_id: contactId, subject: 'Orders' } }))).json().data.id
   const close = () => app.inject(as(session, { method: 'PUT', url: `/api/messaging/conversations/${conversationId}/`, payload: { status: 'closed' } }))
   t.equal((await close()).statusCode, 200)
@@ -63,11 +63,11 @@ t.test('a redelivered reply to a conversation closed again changes nothing', asy
   t.match((await store.readStream(`conversation-${conversationId}`)).events.at(-1), { type: 'conversationReopened', data: { trigger: 'inbound_message', messageId: reply.messageId, reopenedBy: { userId: null, name: 'System' } } })
 
   t.equal((await close()).statusCode, 200)
-  const before = (await sql<{ n: number }>`select count(*)::int as n from es_events`.execute(database.db)).rows[0]!.n
+  const before = await committedEventCount(database.db)
   const redelivered = await receiveInboundMessage(store, { ...context, now: new Date('2026-03-10T09:05:00Z') }, reply)
   const [recorded] = (await store.readStream(`message-${reply.messageId}`)).events
   t.same({ created: redelivered.created, position: redelivered.position, id: redelivered.message.messageId }, { created: false, position: recorded!.position, id: reply.messageId })
   t.ok(delivered.position >= recorded!.position, 'the first answer covers the message and the reopening')
-  t.equal((await sql<{ n: number }>`select count(*)::int as n from es_events`.execute(database.db)).rows[0]!.n, before, 'nothing appended: the reply was recorded once')
+  t.equal(await committedEventCount(database.db), before, 'nothing appended: the reply was recorded once')
   t.equal((await store.readStream(`conversation-${conversationId}`)).events.at(-1)?.type, 'conversationClosed', 'the conversation stays closed')
 })

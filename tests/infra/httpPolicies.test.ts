@@ -2,11 +2,9 @@ import t from 'tap'
 import { sql } from 'kysely'
 import { buildApp } from '../../app.ts'
 import { ManualClock } from '../../infra/clock.ts'
+import { committedEventCount } from '../support/eventLog.ts'
 import { as, registerUser, startTestApp } from '../support/testApp.ts'
 import { redisUrl } from '../support/testDatabase.ts'
-
-const eventCount = async (db: Parameters<typeof sql.raw>[0] extends never ? never : any): Promise<number> =>
-  Number((await sql<{ n: number }>`select count(*)::int as n from es_events`.execute(db)).rows[0]!.n)
 
 t.test('rate limits: the spec numbers per user, with headers, 429 beyond, a new window a minute later', async (t) => {
   const clock = new ManualClock('2026-04-01T10:00:00Z')
@@ -66,18 +64,18 @@ t.test('Idempotency-Key on a create', async (t) => {
 
   const first = await create({ name: 'Zawadi', phone_e164: '+255715000001' }, 'key-1')
   t.equal(first.statusCode, 201)
-  const afterFirst = await eventCount(db)
+  const afterFirst = await committedEventCount(db)
 
   const replay = await create({ phone_e164: '+255715000001', name: 'Zawadi' }, 'key-1')
   t.equal(replay.statusCode, 201, 'the same key and body (in any key order) answer the first answer again')
   t.equal(replay.body, first.body)
   t.equal(replay.headers['idempotent-replayed'], 'true')
-  t.equal(await eventCount(db), afterFirst, 'and append nothing')
+  t.equal(await committedEventCount(db), afterFirst, 'and append nothing')
 
   const reused = await create({ name: 'Somebody else', phone_e164: '+255715000002' }, 'key-1')
   t.equal(reused.statusCode, 422)
   t.match(reused.json(), { success: false, error_code: 'IDEMPOTENCY_KEY_REUSED' })
-  t.equal(await eventCount(db), afterFirst, 'a refused key appends nothing')
+  t.equal(await committedEventCount(db), afterFirst, 'a refused key appends nothing')
 
   const othersKey = await create({ name: 'Other tenant', phone_e164: '+255715000001' }, 'key-1', other)
   t.equal(othersKey.statusCode, 201, 'keys belong to their caller')
@@ -86,14 +84,14 @@ t.test('Idempotency-Key on a create', async (t) => {
   t.equal(badKey.statusCode, 400)
 
   // concurrent repeats of one request: exactly one runs
-  const before = await eventCount(db)
+  const before = await committedEventCount(db)
   const burst = await Promise.all(Array.from({ length: 6 }, () => create({ name: 'Burst', phone_e164: '+255715000009' }, 'key-burst')))
   const statuses = burst.map((r) => r.statusCode).sort()
   t.ok(statuses.every((s) => s === 201 || s === 409), `only created or in-progress answers: ${statuses.join(',')}`)
   t.ok(statuses.includes(201))
   const created = (await sql<{ n: number }>`select count(*)::int as n from es_events where event_type = 'contactCreated' and data->'profile'->>'name' = 'Burst'`.execute(db)).rows[0]!.n
   t.equal(created, 1, 'one contact created')
-  t.ok((await eventCount(db)) - before >= 2, 'the contact and its key claim were appended once')
+  t.ok((await committedEventCount(db)) - before >= 2, 'the contact and its key claim were appended once')
 
   // after 24 hours the key is free again
   clock.advance(24 * 60 * 60 * 1000 + 1000)

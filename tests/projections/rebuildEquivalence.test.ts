@@ -1,10 +1,9 @@
 import t from 'tap'
 import fc from 'fast-check'
-import { sql, type Kysely } from 'kysely'
+import { sql } from 'kysely'
 import { projections } from '../../app.ts'
 import { ManualClock } from '../../infra/clock.ts'
-import { projectionSchema, type Projection } from '../../projections/engine/projection.ts'
-import { ProjectionEngine } from '../../projections/engine/projectionEngine.ts'
+import { expectRebuildEqualsLive } from '../support/projectionTables.ts'
 import { as, registerUser, startTestApp, type Session } from '../support/testApp.ts'
 
 /**
@@ -36,17 +35,6 @@ const operation: fc.Arbitrary<Operation> = fc.oneof(
   fc.record({ kind: fc.constant('status' as const), message: index, status: fc.constantFrom('sent' as const, 'delivered' as const, 'read' as const, 'failed' as const) }),
   fc.record({ kind: fc.constant('advance' as const), minutes: fc.integer({ min: 1, max: 60 * 24 * 45 }) }),
 )
-
-async function tableRows(db: Kysely<any>, schema: string): Promise<Record<string, string[]>> {
-  const { rows: tables } = await sql<{ table_name: string }>`
-    select table_name from information_schema.tables where table_schema = ${schema} order by table_name`.execute(db)
-  const result: Record<string, string[]> = {}
-  for (const { table_name } of tables) {
-    const { rows } = await sql<{ row: string }>`select to_jsonb(t)::text as row from ${sql.table(`${schema}.${table_name}`)} t order by 1`.execute(db)
-    result[table_name] = rows.map((r) => r.row)
-  }
-  return result
-}
 
 t.test('a projection rebuilt from position 0 equals the one built incrementally', async (t) => {
   const clock = new ManualClock('2026-01-28T21:00:00Z')
@@ -126,26 +114,7 @@ t.test('a projection rebuilt from position 0 equals the one built incrementally'
       }
 
       const head = await services.store.headPosition()
-      t.ok(await services.engine.waitForAll(head, 20_000), 'the live projections caught up')
-
-      const replayed: Projection[] = projections.map((projection) => ({ ...projection, version: 1000 + run }))
-      const rebuild = new ProjectionEngine({ db: services.database.db, store: services.store, batchSize })
-      rebuild.register(...replayed)
-      await rebuild.prepare()
-      rebuild.start()
-      const rebuilt = await rebuild.waitForAll(head, 20_000)
-      await rebuild.stop()
-      t.ok(rebuilt, 'the rebuild caught up')
-
-      for (const projection of projections) {
-        const live = await tableRows(services.database.db, projectionSchema(projection.name, projection.version))
-        const fresh = await tableRows(services.database.db, projectionSchema(projection.name, 1000 + run))
-        t.same(fresh, live, `${projection.name}: rebuild with batches of ${batchSize} equals the incremental tables`)
-      }
-      for (const projection of projections) {
-        await sql`drop schema ${sql.id(projectionSchema(projection.name, 1000 + run))} cascade`.execute(services.database.db)
-        await sql`delete from projection_checkpoints where name = ${projection.name} and version = ${1000 + run}`.execute(services.database.db)
-      }
+      await expectRebuildEqualsLive(t, services, projections, { head, version: 1000 + run, batchSize })
 
       // independent counts from the event log itself
       const { rows: counts } = await sql<{ tenant_id: string; outbound: number; inbound: number }>`

@@ -1,7 +1,8 @@
-import { sql } from 'kysely'
 import t from 'tap'
 import { findTenantSegment } from '../../commands/segments/segmentCommands.ts'
 import { ManualClock } from '../../infra/clock.ts'
+import { committedEventCount } from '../support/eventLog.ts'
+import { createContact } from '../support/messagingFixtures.ts'
 import { as, registerUser, startTestApp, type Session, type TestApp } from '../support/testApp.ts'
 
 /** Segments over HTTP: CRUD, counts from the contact directory, unique names, refusals. */
@@ -10,17 +11,6 @@ const SEGMENTS = '/api/messaging/segments/'
 const SEGMENT_FIELDS = ['contact_count', 'created_at', 'created_by', 'created_by_name', 'criteria', 'description', 'id', 'last_counted_at', 'name', 'updated_at']
 const UNKNOWN_ID = '00000000-0000-4000-8000-000000000000'
 
-async function eventCount(testApp: TestApp): Promise<number> {
-  const { rows } = await sql<{ n: number }>`select count(*)::int as n from es_events`.execute(testApp.services.database.db)
-  return rows[0]!.n
-}
-
-async function contact(app: TestApp['app'], session: Session, payload: object): Promise<string> {
-  const response = await app.inject(as(session, { method: 'POST', url: '/api/messaging/contacts/', payload }))
-  if (response.statusCode !== 201) throw new Error(`create failed: ${response.statusCode} ${response.body}`)
-  return response.json().data.id
-}
-
 t.test('segments: create, count, update, list, delete', async (t) => {
   const clock = new ManualClock('2026-03-10T09:00:00Z')
   const testApp = await startTestApp(t, { label: 'segments', clock })
@@ -28,14 +18,14 @@ t.test('segments: create, count, update, list, delete', async (t) => {
   const owner = await registerUser(app, { first_name: 'David', last_name: 'Ochieng' })
   const stranger = await registerUser(app)
 
-  const optedInVip = await contact(app, owner, { name: 'A', phone_e164: '+255712300001', tags: ['vip'], is_opted_in: true, attributes: { city: 'Dar' } })
-  const deletedVip = await contact(app, owner, { name: 'B', phone_e164: '+255712300002', tags: ['vip'], is_opted_in: true })
+  const optedInVip = await createContact(app, owner, { name: 'A', phone_e164: '+255712300001', tags: ['vip'], is_opted_in: true, attributes: { city: 'Dar' } })
+  const deletedVip = await createContact(app, owner, { name: 'B', phone_e164: '+255712300002', tags: ['vip'], is_opted_in: true })
   await app.inject(as(owner, { method: 'DELETE', url: `/api/messaging/contacts/${deletedVip}/` }))
-  const neverOptedVip = await contact(app, owner, { name: 'C', phone_e164: '+255712300003', tags: ['vip', 'premium'] })
-  const optedOutVip = await contact(app, owner, { name: 'D', phone_e164: '+255712300004', tags: ['vip'] })
+  const neverOptedVip = await createContact(app, owner, { name: 'C', phone_e164: '+255712300003', tags: ['vip', 'premium'] })
+  const optedOutVip = await createContact(app, owner, { name: 'D', phone_e164: '+255712300004', tags: ['vip'] })
   await app.inject(as(owner, { method: 'POST', url: `/api/messaging/contacts/${optedOutVip}/opt-out/`, payload: { reason: 'No thanks' } }))
-  await contact(app, owner, { name: 'E', phone_e164: '+255712300005', tags: ['regular'], is_opted_in: true, attributes: { city: 'Dar' } })
-  await contact(app, stranger, { name: 'F', phone_e164: '+255712300001', tags: ['vip'], is_opted_in: true })
+  await createContact(app, owner, { name: 'E', phone_e164: '+255712300005', tags: ['regular'], is_opted_in: true, attributes: { city: 'Dar' } })
+  await createContact(app, stranger, { name: 'F', phone_e164: '+255712300001', tags: ['vip'], is_opted_in: true })
 
   // create: counted at once
   const created = await app.inject(as(owner, {
@@ -137,7 +127,7 @@ t.test('segments: create, count, update, list, delete', async (t) => {
   t.equal(deleted.statusCode, 200, deleted.body)
   t.same(deleted.json(), { success: true, message: 'Segment deleted successfully', data: { id: segmentId, deleted_at: '2026-03-10T09:05:00.000Z' }, position: deleted.json().position })
   t.equal(await findTenantSegment(services.store, owner.tenantId, segmentId), null, 'a deleted segment')
-  const before = await eventCount(testApp)
+  const before = await committedEventCount(testApp.services.database.db)
   for (const request of [
     { method: 'GET' as const, url: `${SEGMENTS}${segmentId}/?min_position=${deleted.json().position}` },
     { method: 'PUT' as const, url: `${SEGMENTS}${segmentId}/`, payload: { name: 'Back', criteria: {} } },
@@ -148,7 +138,7 @@ t.test('segments: create, count, update, list, delete', async (t) => {
     t.equal(response.statusCode, 404, `${request.method} a deleted segment`)
     t.same(response.json(), { success: false, message: 'Segment not found' })
   }
-  t.equal(await eventCount(testApp), before, 'nothing appended')
+  t.equal(await committedEventCount(testApp.services.database.db), before, 'nothing appended')
   const afterList = await app.inject(as(owner, { method: 'GET', url: `${SEGMENTS}?min_position=${deleted.json().position}` }))
   t.equal(afterList.json().data.count, 2)
   const reused = await app.inject(as(owner, { method: 'POST', url: SEGMENTS, payload: { name: 'never', criteria: {} } }))
@@ -164,7 +154,7 @@ t.test('segment refusals append nothing', async (t) => {
   const other = await app.inject(as(owner, { method: 'POST', url: SEGMENTS, payload: { name: 'Other', criteria: {} } }))
   const vipId = vip.json().data.id
   const otherId = other.json().data.id
-  const before = await eventCount(testApp)
+  const before = await committedEventCount(testApp.services.database.db)
 
   // names are unique in a tenant, whatever their case
   const duplicate = await app.inject(as(owner, { method: 'POST', url: SEGMENTS, payload: { name: ' vip ', criteria: {} } }))
@@ -222,7 +212,7 @@ t.test('segment refusals append nothing', async (t) => {
     t.equal(response.statusCode, 401, `${request.method} ${request.url} without a token`)
     t.same(response.json(), { detail: 'Authentication credentials were not provided.' })
   }
-  t.equal(await eventCount(testApp), before, 'no refusal appended anything')
+  t.equal(await committedEventCount(testApp.services.database.db), before, 'no refusal appended anything')
 })
 
 t.test('concurrent creates with one name make one segment', async (t) => {

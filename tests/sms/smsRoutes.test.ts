@@ -1,9 +1,8 @@
 import t from 'tap'
-import type { FastifyInstance } from 'fastify'
-import { sql } from 'kysely'
 import { ManualClock } from '../../infra/clock.ts'
-import type { SqlDatabase } from '../../infra/database/sqlDatabase.ts'
-import { as, registerUser, startTestApp, type Session } from '../support/testApp.ts'
+import { committedEventCount } from '../support/eventLog.ts'
+import { MessagingClient } from '../support/messagingFixtures.ts'
+import { as, registerUser, startTestApp } from '../support/testApp.ts'
 
 /**
  * The SMS helpers: the phone number check (a check, never a refusal for a bad number, and it
@@ -14,48 +13,11 @@ const VALIDATE = '/api/messaging/sms/validate-phone/'
 const BALANCE = '/api/messaging/sms/balance/'
 const STATS = '/api/messaging/sms/stats/'
 
-async function committedEvents(database: SqlDatabase): Promise<number> {
-  const { rows } = await sql<{ n: number }>`select count(*)::int as n from es_events`.execute(database.db)
-  return rows[0]?.n ?? 0
-}
-
-class Messaging {
-  position = 0
-  constructor(
-    readonly app: FastifyInstance,
-    readonly session: Session,
-  ) {}
-
-  async post(url: string, payload?: object): Promise<any> {
-    const response = await this.app.inject(as(this.session, { method: 'POST', url, ...(payload ? { payload } : {}) }))
-    if (response.statusCode >= 300) throw new Error(`${url}: ${response.statusCode} ${response.body}`)
-    const body = response.json()
-    this.position = Math.max(this.position, body.position ?? 0)
-    return body
-  }
-
-  async conversation(phone: string, channel: 'sms' | 'whatsapp' = 'sms'): Promise<string> {
-    const contact = (await this.post('/api/messaging/contacts/', { name: `Contact ${phone}`, phone_e164: phone })).data.id
-    return (await this.post('/api/messaging/conversations/', { contact_id: contact, subject: 'Orders', channel })).data.id
-  }
-
-  async send(conversationId: string, content: string): Promise<string> {
-    return (await this.post('/api/messaging/messages/', { conversation_id: conversationId, content })).data.id
-  }
-
-  async get(url: string): Promise<any> {
-    const separator = url.includes('?') ? '&' : '?'
-    const response = await this.app.inject(as(this.session, { method: 'GET', url: `${url}${separator}min_position=${this.position}` }))
-    if (response.statusCode !== 200) throw new Error(`${url}: ${response.statusCode} ${response.body}`)
-    return response.json()
-  }
-}
-
 t.test('validate-phone', async (t) => {
   const { app, services } = await startTestApp(t, { label: 'sms_validate' })
   const session = await registerUser(app)
   const validate = (payload?: unknown) => app.inject(as(session, { method: 'POST', url: VALIDATE, ...(payload === undefined ? {} : { payload: payload as object }) }))
-  const before = await committedEvents(services.database)
+  const before = await committedEventCount(services.database.db)
 
   const local = await validate({ phone_number: '0712 345 678' })
   t.equal(local.statusCode, 200)
@@ -109,7 +71,7 @@ t.test('validate-phone', async (t) => {
   t.equal(anonymous.statusCode, 401)
   t.same(anonymous.json(), { detail: 'Authentication credentials were not provided.' })
 
-  t.equal(await committedEvents(services.database), before, 'a check appends nothing')
+  t.equal(await committedEventCount(services.database.db), before, 'a check appends nothing')
 
   // local numbers are read in the tenant's current country
   const moved = await app.inject(as(session, { method: 'PUT', url: `/api/tenants/${session.tenantId}/`, payload: { country: 'KE' } }))
@@ -121,8 +83,8 @@ t.test('balance and statistics in the tenant time zone', async (t) => {
   // 23:59:59 on Saturday 28 February in Dar es Salaam
   const clock = new ManualClock('2026-02-28T20:59:59Z')
   const { app } = await startTestApp(t, { clock, label: 'sms_balance' })
-  const alice = new Messaging(app, await registerUser(app, { tenant_name: 'Alice Ltd' }))
-  const bob = new Messaging(app, await registerUser(app, { tenant_name: 'Bob Ltd' }))
+  const alice = new MessagingClient(app, await registerUser(app, { tenant_name: 'Alice Ltd' }))
+  const bob = new MessagingClient(app, await registerUser(app, { tenant_name: 'Bob Ltd' }))
 
   const sms = await alice.conversation('+255700000001')
   const whatsapp = await alice.conversation('+255700000002', 'whatsapp')

@@ -88,3 +88,8 @@ export async function registerUser(
 export function as(session: Session, options: InjectOptions): InjectOptions {
   return { ...options, headers: { ...session.headers, ...(options.headers ?? {}) } }
 }
+
+/** The claims of a JWT (its payload, not verified) */
+export function claimsOf(jwt: string): Record<string, unknown> {
+  return JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString('utf8'))
+}

@@ -1,8 +1,7 @@
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
-import { sql } from 'kysely'
 import { ManualClock } from '../../infra/clock.ts'
-import type { SqlDatabase } from '../../infra/database/sqlDatabase.ts'
+import { appendsNothing } from '../support/eventLog.ts'
 import { as, registerUser, startTestApp, type Session } from '../support/testApp.ts'
 
 /**
@@ -15,20 +14,6 @@ const TEMPLATE_FIELDS = [
   'approved_at', 'approved_by', 'category', 'channel', 'content', 'created_at', 'created_by', 'id', 'language', 'name',
   'rejected_at', 'rejected_by', 'rejection_reason', 'status', 'updated_at', 'variables',
 ]
-
-type Tap = { equal(found: unknown, wanted: unknown, message: string): boolean }
-
-/** Every event the store holds, committed or not yet visible to the projections' readers. */
-async function committedEvents(database: SqlDatabase): Promise<number> {
-  const { rows } = await sql<{ n: number }>`select count(*)::int as n from es_events`.execute(database.db)
-  return rows[0]!.n
-}
-
-async function appendsNothing(t: Tap, database: SqlDatabase, refused: () => Promise<unknown>): Promise<void> {
-  const before = await committedEvents(database)
-  await refused()
-  t.equal(await committedEvents(database), before, 'nothing appended')
-}
 
 function client(app: FastifyInstance, session: Session) {
   return {
@@ -134,7 +119,7 @@ t.test('templates over HTTP', async (t) => {
     const beyond = (await api.list('page_size=2&page=9')).json().data
     t.same([beyond.results, beyond.count], [[], 5])
 
-    await appendsNothing(t, database, async () => {
+    await appendsNothing(t, database.db, async () => {
       const bad = await api.list('page=0&page_size=500&status=archived&channel=email')
       t.equal(bad.statusCode, 400)
       t.same(bad.json(), {
@@ -176,7 +161,7 @@ t.test('templates over HTTP', async (t) => {
     const { events } = await services.store.readStream(`template-${id}`)
     t.match(events.at(-1), { type: 'templateUpdated', data: { status: 'draft', updatedBy: { userId: session.userId, name: 'Amina Juma' }, variables: ['name', 'company'] } })
 
-    await appendsNothing(t, database, async () => {
+    await appendsNothing(t, database.db, async () => {
       const same = await api.update(id, { name: 'Welcome EN', channel: 'whatsapp' })
       t.equal(same.statusCode, 200, 'nothing changed: 200')
       t.equal(same.json().position, body.position, 'and the position of the last change')
@@ -189,7 +174,7 @@ t.test('templates over HTTP', async (t) => {
     const submitted = await api.action(id, 'submit')
     t.equal(submitted.statusCode, 200, submitted.body)
     t.match(submitted.json(), { success: true, message: 'Template submitted for review', data: { id, status: 'pending', updated_at: '2026-03-10T11:00:00.000Z' } })
-    await appendsNothing(t, database, async () => {
+    await appendsNothing(t, database.db, async () => {
       const again = await api.action(id, 'submit')
       t.equal(again.statusCode, 400)
       t.same(again.json(), {
@@ -204,7 +189,7 @@ t.test('templates over HTTP', async (t) => {
     t.equal(pendingEdit.statusCode, 200, pendingEdit.body)
     t.match(pendingEdit.json().data, { status: 'pending', variables: ['invoice', 'due_date'] })
 
-    await appendsNothing(t, database, async () => {
+    await appendsNothing(t, database.db, async () => {
       const noReason = await api.action(id, 'reject', {})
       t.equal(noReason.statusCode, 400)
       t.same(noReason.json(), { success: false, message: 'Validation failed', errors: { reason: ['This field is required.'] } })
@@ -227,7 +212,7 @@ t.test('templates over HTTP', async (t) => {
     t.same((await api.get(id, rejectedBody.position)).json().data, rejectedBody.data)
     t.same((await api.list(`status=rejected&min_position=${rejectedBody.position}`)).json().data.results.map((row: { id: string }) => row.id), [id])
 
-    await appendsNothing(t, database, async () => {
+    await appendsNothing(t, database.db, async () => {
       const approveRejected = await api.action(id, 'approve')
       t.equal(approveRejected.statusCode, 400)
       t.same(approveRejected.json().details, { current_status: 'rejected', allowed_statuses: ['draft', 'pending'] })
@@ -246,7 +231,7 @@ t.test('templates over HTTP', async (t) => {
     t.match(approved.json().data, { status: 'approved', approved_by: 'Amina Juma', approved_at: '2026-03-10T12:00:00.000Z' })
     t.same((await api.get(id, approved.json().position)).json().data, approved.json().data)
 
-    await appendsNothing(t, database, async () => {
+    await appendsNothing(t, database.db, async () => {
       const locked = await api.update(id, { name: 'Renamed' })
       t.equal(locked.statusCode, 400, locked.body)
       t.same(locked.json(), {
@@ -266,7 +251,7 @@ t.test('templates over HTTP', async (t) => {
 
   t.test('bad edits are 400s in the spec shape', async (t) => {
     const { id } = created['Promo']!
-    await appendsNothing(t, database, async () => {
+    await appendsNothing(t, database.db, async () => {
       const empty = await api.update(id, {})
       t.equal(empty.statusCode, 400)
       t.same(empty.json(), { success: false, message: 'Validation failed', errors: { non_field_errors: ['Give at least one of: name, channel, category, language, content.'] } })
@@ -326,7 +311,7 @@ t.test('templates over HTTP', async (t) => {
     t.notOk(list.results.some((row: { id: string }) => row.id === id), 'not listed')
     t.same((await api.list('search=promo')).json().data.results, [])
 
-    await appendsNothing(t, database, async () => {
+    await appendsNothing(t, database.db, async () => {
       const after = await campaignWith(id)
       t.equal(after.statusCode, 400, after.body)
       t.same(after.json().errors?.template, ['Template not found.'])
@@ -339,7 +324,7 @@ t.test('templates over HTTP', async (t) => {
 
   t.test("another tenant's templates are not found", async (t) => {
     const { id, position } = created['Order shipped']!
-    await appendsNothing(t, database, async () => {
+    await appendsNothing(t, database.db, async () => {
       const detail = await theirs.get(id, position)
       t.equal(detail.statusCode, 404)
       t.same(detail.json(), { success: false, message: 'Template not found' })
@@ -364,7 +349,7 @@ t.test('templates over HTTP', async (t) => {
 
   t.test('without a token', async (t) => {
     const { id } = created['Order shipped']!
-    await appendsNothing(t, database, async () => {
+    await appendsNothing(t, database.db, async () => {
       for (const [method, url, payload] of [
         ['GET', '/api/messaging/templates/'],
         ['GET', `/api/messaging/templates/${id}/`],

@@ -1,23 +1,19 @@
 import t from 'tap'
-import { sql } from 'kysely'
 import { ManualClock } from '../../infra/clock.ts'
 import { readModel } from '../../projections/engine/projection.ts'
 import { activityStatistics } from '../../projections/activityStatistics.ts'
 import { performanceOverview } from '../../projections/performanceOverview.ts'
-import { as, registerUser, startTestApp, type Session } from '../support/testApp.ts'
+import { committedEventCount } from '../support/eventLog.ts'
+import { as, claimsOf, registerUser, startTestApp, type Session } from '../support/testApp.ts'
 
 const TENANT_FIELDS = ['id', 'name', 'timezone', 'country', 'role', 'member_count', 'is_current', 'created_at', 'updated_at']
 const UNKNOWN_TENANT = '3f8a2c1e-4b5d-4e6f-8a7b-9c0d1e2f3a4b'
-
-function claimsOf(jwt: string): Record<string, unknown> {
-  return JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString('utf8'))
-}
 
 t.test('tenants over HTTP', async (t) => {
   const clock = new ManualClock('2026-03-10T09:00:00Z')
   const { app, services } = await startTestApp(t, { label: 'tenants_http', clock })
   const db = services.database.db
-  const eventCount = async () => (await sql<{ n: number }>`select count(*)::int as n from es_events`.execute(db)).rows[0]!.n
+  const eventCount = () => committedEventCount(db)
 
   const admin = await registerUser(app, { email: 'david@example.com', first_name: 'David', last_name: 'Ochieng', tenant_name: 'Acme' })
   const stranger = await registerUser(app, { email: 'stranger@example.com', tenant_name: 'Stranger Ltd' })
