@@ -35,6 +35,9 @@ export async function startTestApp(
     LOG_LEVEL: 'silent',
     READ_YOUR_WRITES_TIMEOUT_MS: '30000',
     RATE_LIMITS_ENABLED: 'false',
+    // no send workers unless a test turns them on: messages stay queued, and tests record their
+    // outcomes themselves; the delivery-pipeline tests run the workers
+    DELIVERY_WORKERS: 'false',
     ...options.env,
   })
   const services = await openServices(config, { clock, mailer: options.mailer })
