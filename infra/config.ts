@@ -59,6 +59,10 @@ export interface Config {
       attempts: number
       /** first pause between those tries, doubling */
       backoffMs: number
+      /** what the connection test GETs; unset means `/health` on the gateway's host */
+      healthUrl: string | undefined
+      /** a 429's Retry-After up to this long is waited for; a longer one fails the send (retried later) */
+      maxRetryAfterMs: number
     }
     simulator: {
       seed: string
@@ -70,6 +74,8 @@ export interface Config {
       readRate: number
       minDelayMs: number
       maxDelayMs: number
+      /** produce delivery reports (false: accept and reject only, for benchmarks of sending) */
+      reports: boolean
     }
   }
   /** the delivery pipeline */
@@ -234,6 +240,8 @@ function providerConfig(env: Env): Config['provider'] {
   const url = optionalUrl(env, 'SMS_GATEWAY_URL', ['http:', 'https:'])
   const apiKey = env.SMS_GATEWAY_API_KEY?.trim() || undefined
   if (kind === 'http' && (!url || !apiKey)) throw new ConfigError('SMS_PROVIDER=http needs SMS_GATEWAY_URL and SMS_GATEWAY_API_KEY')
+  // it travels in HTTP headers: printable ASCII without spaces
+  if (apiKey !== undefined && !/^[\x21-\x7e]+$/.test(apiKey)) throw new ConfigError('SMS_GATEWAY_API_KEY must be printable ASCII without spaces')
   const minDelayMs = integer(env, 'SIMULATOR_MIN_DELAY_MS', 50, 0, 3_600_000)
   const maxDelayMs = integer(env, 'SIMULATOR_MAX_DELAY_MS', 500, 0, 3_600_000)
   if (maxDelayMs < minDelayMs) throw new ConfigError('SIMULATOR_MAX_DELAY_MS must not be below SIMULATOR_MIN_DELAY_MS')
@@ -251,6 +259,8 @@ function providerConfig(env: Env): Config['provider'] {
       timeoutMs: integer(env, 'SMS_GATEWAY_TIMEOUT_MS', 5000, 1, 120_000),
       attempts: integer(env, 'SMS_GATEWAY_ATTEMPTS', 3, 1, 20),
       backoffMs: integer(env, 'SMS_GATEWAY_BACKOFF_MS', 200, 1, 60_000),
+      healthUrl: optionalUrl(env, 'SMS_GATEWAY_HEALTH_URL', ['http:', 'https:']),
+      maxRetryAfterMs: integer(env, 'SMS_GATEWAY_MAX_RETRY_AFTER_MS', 10_000, 0, 600_000),
     },
     simulator: {
       seed: env.SIMULATOR_SEED?.trim() || 'mifumo',
@@ -259,6 +269,7 @@ function providerConfig(env: Env): Config['provider'] {
       readRate: ratio(env, 'SIMULATOR_READ_RATE', 0.5),
       minDelayMs,
       maxDelayMs,
+      reports: boolean(env, 'SIMULATOR_REPORTS', true),
     },
   }
 }

@@ -1,5 +1,5 @@
 /**
- * The provider port: how a message leaves the platform. Adapters (infra/sms/): a simulator (the
+ * The provider port: how a message leaves the platform. Adapters (in this folder): a simulator (the
  * default) and an HTTP gateway. The message id travels as the provider's idempotency key, so a
  * send repeated after a crash (the worker died after the provider accepted, before we recorded
  * it) is recognised by the provider and not delivered twice.
