@@ -3,13 +3,14 @@ import net from 'node:net'
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 import Fastify from 'fastify'
 import { pino } from 'pino'
-import { openServices } from './app.ts'
+import * as composition from './app.ts'
+import { createLogger, openServices, type Services } from './app.ts'
 import { loadUser, principalFor } from './commands/users/registration.ts'
 import { ConfigError, loadConfig, type Config } from './infra/config.ts'
 import { credentialVersionOf } from './infra/auth/credentialStore.ts'
 import { isEntryPoint } from './infra/entryPoint.ts'
 import { authentication } from './infra/http/authentication.ts'
-import { serve } from './server.ts'
+import { exitOnSignals, serve } from './server.ts'
 
 /**
  * `mifumo`, the operator's command. Configuration comes from the same environment variables as
@@ -21,6 +22,9 @@ const USAGE = `Usage: mifumo <command> [options]
 
 Commands:
   serve                      Start the HTTP server (what npm start runs).
+  worker                     Run the delivery workers (and the projections) without the HTTP
+                             server, to scale sending out; needs REDIS_URL. Stops gracefully on
+                             SIGTERM or SIGINT: active jobs finish first.
   token --user <user-id>     Print an access token for a user.
         [--tenant <tenant-id>]   tenant to act in (default: the user's first tenant)
         [--ttl <duration>]       lifetime: 900, 15m, 1h, 7d (default: JWT_ACCESS_TTL, 15m)
@@ -28,14 +32,14 @@ Commands:
   help                       Show this help (also --help, -h).
 
 Not available yet (they arrive in later issues):
-  worker, replay, projections, streams
+  replay, projections, streams
 
 Configuration is read from the environment: DATABASE_URL (unset: the embedded database under
 DATA_DIR), JWT_SECRET (token needs the server's), PORT, HOST, LOG_LEVEL and the others the
 README lists.
 `
 
-const NOT_YET = new Set(['worker', 'replay', 'projections', 'streams'])
+const NOT_YET = new Set(['replay', 'projections', 'streams'])
 
 /** Where the command writes; tests and the process entry both pass one. */
 export interface Io {
@@ -154,7 +158,74 @@ async function token(args: string[], io: Io): Promise<void> {
   }
 }
 
-/** Runs one command line; returns the exit code (serve keeps running and returns 0 once started). */
+/** What a start function may answer: something to stop, or nothing. */
+type Stoppable = void | undefined | null | (() => unknown) | { close(): unknown } | { stop(): unknown } | readonly Stoppable[]
+
+function stopperOf(started: unknown): () => Promise<void> {
+  if (started === undefined || started === null) return async () => undefined
+  if (typeof started === 'function') return async () => void (await (started as () => unknown)())
+  if (Array.isArray(started)) {
+    const stoppers = started.map(stopperOf)
+    return async () => void (await Promise.all(stoppers.map((stop) => stop())))
+  }
+  const candidate = started as { close?: unknown; stop?: unknown }
+  if (typeof candidate.close === 'function') return async () => void (await (candidate as { close(): unknown }).close())
+  if (typeof candidate.stop === 'function') return async () => void (await (candidate as { stop(): unknown }).stop())
+  return async () => undefined
+}
+
+/**
+ * `mifumo worker`: the services as `serve` opens them, without the HTTP server, running the
+ * delivery workers (app.ts's startDeliveryWorkers) and, unless RUN_PROJECTIONS=false, the
+ * projections. Runs until SIGTERM or SIGINT: the workers finish their active jobs, then the
+ * services close, then it exits 0.
+ */
+async function worker(args: string[], io: Io): Promise<void> {
+  const { values } = parse(args, { help: { type: 'boolean', short: 'h', default: false } })
+  if (values.help) {
+    io.stdout(USAGE)
+    return
+  }
+  const loaded = configFrom(io.env)
+  if (!loaded.redisUrl) {
+    throw new CommandFailed(
+      'REDIS_URL is not set. Without Redis the jobs live in the memory of the serving process, which runs its own workers: a separate worker needs the queues in Redis.',
+    )
+  }
+  const startDeliveryWorkers = (composition as Record<string, unknown>)['startDeliveryWorkers']
+  const canStart = typeof startDeliveryWorkers === 'function'
+  // the workers are started here, once, not also by openServices
+  const config: Config = canStart ? { ...loaded, delivery: { ...loaded.delivery, runWorkers: false } } : loaded
+  const logger = createLogger(config)
+  const services: Services = await openServices(config, { logger })
+  let stopWorkers: () => Promise<void>
+  try {
+    stopWorkers = canStart ? stopperOf(await (startDeliveryWorkers as (services: Services) => Stoppable | Promise<Stoppable>)(services)) : async () => undefined
+  } catch (error) {
+    await services.close().catch(() => undefined)
+    throw error
+  }
+  let stopped: Promise<void> | undefined
+  exitOnSignals(
+    {
+      stop: () =>
+        (stopped ??= (async () => {
+          // workers first: their active jobs finish while the services they use are still open
+          try {
+            await stopWorkers()
+          } finally {
+            await services.close()
+          }
+        })()),
+    },
+    logger,
+  )
+  const projections = config.runProjections ? 'the projections' : 'no projections (RUN_PROJECTIONS=false)'
+  if (canStart) logger.info(`worker ready: running the delivery workers and ${projections}`)
+  else logger.warn(`worker ready: the delivery workers are not available in this build; running ${projections} only`)
+}
+
+/** Runs one command line; returns the exit code (serve and worker keep running and return 0 once started). */
 export async function main(argv: string[], io: Io = processIo): Promise<number> {
   const [command, ...rest] = argv
   try {
@@ -173,6 +244,10 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     }
     if (command === 'token') {
       await token(rest, io)
+      return 0
+    }
+    if (command === 'worker') {
+      await worker(rest, io)
       return 0
     }
     if (NOT_YET.has(command)) {
@@ -197,6 +272,6 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
 
 if (isEntryPoint(import.meta.url)) {
   const code = await main(process.argv.slice(2))
-  // serve keeps the process alive on its own; every other command ends here
-  if (process.argv[2] !== 'serve' || code !== 0) process.exitCode = code
+  // serve and worker keep the process alive on their own; every other command ends here
+  if (!['serve', 'worker'].includes(process.argv[2] ?? '') || code !== 0) process.exitCode = code
 }

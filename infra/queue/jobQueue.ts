@@ -5,7 +5,9 @@
  *
  * Semantics every adapter keeps:
  * - A job's id is chosen by the caller and is deterministic (no `:`); adding a job whose id is
- *   waiting, delayed or active is a no-op, so retries and restarts never enqueue twice.
+ *   waiting, delayed or active is a no-op, so retries and restarts never enqueue twice. So is
+ *   adding one kept as failed (until it is retried or removed); a completed job is not kept, so
+ *   its id can be added again once it has finished.
  * - A processor that throws is retried with exponential backoff up to `attempts`; after the last
  *   attempt the job is kept as failed, with its error, until an operator retries or removes it.
  * - `JobDelayed` from a processor re-schedules the job after `delayMs` without using an attempt
@@ -44,13 +46,20 @@ export interface QueueCounts {
   active: number
   delayed: number
   failed: number
+  /**
+   * jobs completed so far (a running total: completed jobs are not kept, so that a finished job
+   * never blocks adding its id again)
+   */
   completed: number
 }
 
 export interface JobQueue<Data> {
   readonly name: string
   add(jobs: readonly NewJob<Data>[]): Promise<void>
-  /** removes a waiting or delayed job (a rescheduled start); false when there was none */
+  /**
+   * removes a waiting or delayed job (a rescheduled start), or a failed one (an operator's
+   * clean-up); false when there was none (an active job is not removed)
+   */
   remove(jobId: string): Promise<boolean>
   /** jobs that failed after their last attempt, newest first */
   failed(limit?: number): Promise<JobInfo<Data>[]>
@@ -74,9 +83,18 @@ export interface WorkerOptions {
   rateLimit?: { max: number; durationMs: number }
 }
 
+export interface CloseWorkerOptions {
+  /**
+   * Stop at once, as a crash would: active jobs are abandoned (their processors are not awaited
+   * and their outcomes are dropped) and processed again by another worker — at once in process,
+   * after the job's lock expires on BullMQ. For crash tests, and a process that must exit now.
+   */
+  force?: boolean
+}
+
 export interface QueueWorker {
-  /** stop taking jobs and wait for the active ones to finish */
-  close(): Promise<void>
+  /** stop taking jobs and wait for the active ones to finish (see `force`) */
+  close(options?: CloseWorkerOptions): Promise<void>
 }
 
 export interface QueueSystem {
