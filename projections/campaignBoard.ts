@@ -181,7 +181,7 @@ async function handle(events: readonly RecordedEvent[], trx: Transaction<any>): 
 export const campaignBoard: Projection = {
   kind: 'projection',
   name: 'campaign_board',
-  version: 1,
+  version: 2,
   eventTypes,
   async createTables(db) {
     await db.schema

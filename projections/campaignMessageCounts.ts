@@ -5,8 +5,9 @@ import { addToCounters, CounterBatch } from './engine/rowWrites.ts'
 /**
  * The outcome counts of each campaign's messages, kept by every projection that shows them (the
  * campaign board, the message history), each in a table of its own: one count per message event
- * that carries a campaign id — queued (counted as sent for now), delivered, read, failed — added
- * as counters so each event adds exactly once.
+ * that carries a campaign id — sent (the provider accepted it), delivered, read, failed — added
+ * as counters so each event adds exactly once. A message the provider never accepted (refused,
+ * or failed before sending) is failed without being sent.
  */
 export interface CampaignMessageCountsTable {
   campaign_id: string
@@ -17,11 +18,11 @@ export interface CampaignMessageCountsTable {
   failed: number
 }
 
-export type CountedMessageEvent = Extract<MessageEvent, { type: 'outboundMessageQueued' | 'messageDelivered' | 'messageRead' | 'messageFailed' }>
+export type CountedMessageEvent = Extract<MessageEvent, { type: 'messageSent' | 'messageDelivered' | 'messageRead' | 'messageFailed' }>
 
 /** the count each counted message event adds to */
 const messageCounter = {
-  outboundMessageQueued: 'sent',
+  messageSent: 'sent',
   messageDelivered: 'delivered',
   messageRead: 'read',
   messageFailed: 'failed',

@@ -98,7 +98,7 @@ async function handle(events: readonly RecordedEvent[], trx: Transaction<any>): 
 export const messageHistory: Projection = {
   kind: 'projection',
   name: 'message_history',
-  version: 1,
+  version: 2,
   eventTypes,
   async createTables(db) {
     await db.schema

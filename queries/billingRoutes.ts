@@ -4,6 +4,7 @@ import { Type } from 'typebox'
 import { allowanceOf, money, type Allowance, type PeriodUsage, type Pricing } from '../commands/billing/allowance.ts'
 import { billingPeriodOf, currentBillingPeriod, daysRemaining, type BillingPeriod } from '../commands/billing/billingPeriod.ts'
 import { PLANS, subscriptionOf, type Plan, type Subscription } from '../commands/billing/billingPlans.ts'
+import { creditBalance, type CreditBalance } from '../commands/billing/smsCredits.ts'
 import { findTenant, type ActiveTenant } from '../commands/tenants/tenantCommands.ts'
 import { localDate } from '../infra/calendar.ts'
 import type { Clock } from '../infra/clock.ts'
@@ -136,22 +137,26 @@ export function usageSummaryView(account: BillingAccount, pricing: Pricing) {
 const dayView = (day: DayUsage) => ({ date: day.day, sms_messages: day.smsMessages, sms_parts: day.smsParts, whatsapp_messages: day.whatsappMessages })
 
 /**
- * The SMS balance: the plan's SMS parts for the period not used yet (never below 0), and what
- * they are worth at the configured SMS part price.
+ * The SMS balance, from the tenant's credit ledger (commands/billing/smsCredits.ts): the plan's
+ * parts for this period not spent yet plus the purchased credits left; what it is worth at the
+ * SMS part price. Sending spends it (a campaign reserves all its recipients' parts at start and
+ * gets back what it did not send); a send beyond it is refused with INSUFFICIENT_BALANCE.
  */
-export function balanceView(account: BillingAccount, pricing: Pricing) {
+export function balanceView(account: BillingAccount, credits: CreditBalance, pricing: Pricing) {
   const { period, allowance } = account
   return {
-    balance: allowance.remainingSmsParts,
+    balance: credits.availableParts,
     currency: pricing.currency,
-    value: allowance.balanceValue,
+    value: money(credits.availableParts * pricing.perPart.sms),
     price_per_part: pricing.perPart.sms,
     plan: account.subscription.plan.id,
     period_start: period.start,
     period_end: period.end,
+    included_parts: credits.ledger.includedAllowance,
+    included_parts_spent: credits.ledger.includedUsed,
+    purchased_parts: credits.ledger.purchased,
+    /** parts of the messages actually queued this period (campaign reservations not yet sent excluded) */
     used_parts: allowance.smsPartsUsed,
-    included_parts: allowance.includedSmsParts,
-    overage_parts: allowance.overageSmsParts,
   }
 }
 
@@ -213,7 +218,7 @@ export const billingRoutes: FastifyPluginAsyncTypebox<BillingRoutesOptions> = as
         plan: subscription.plan,
         subscription,
         usage: usageSummaryView(account, pricing),
-        balance: balanceView(account, pricing),
+        balance: balanceView(account, await creditBalance(store, tenantId, now), pricing),
         generated_at: now.toISOString(),
       },
     }

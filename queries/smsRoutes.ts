@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { isSupportedCountry } from 'libphonenumber-js/min'
 import { Type } from 'typebox'
 import { percentOf } from '../commands/billing/allowance.ts'
+import { creditBalance } from '../commands/billing/smsCredits.ts'
 import { describePhone, type CountryCode } from '../commands/contacts/phoneNumber.ts'
 import { localDate, startOfMonth, startOfWeek } from '../infra/calendar.ts'
 import { ValidationFailed } from '../infra/errors.ts'
@@ -80,8 +81,9 @@ export const smsRoutes: FastifyPluginAsyncTypebox<SmsRoutesOptions> = async (app
   app.get('/api/messaging/sms/balance/', { schema: { querystring: AccountQuery } }, async (request, reply) => {
     const { tenantId } = tenantPrincipal(request)
     await awaitPosition(engine, reply, [billingUsage.name], request.query.min_position, readYourWritesTimeoutMs)
-    const account = await billingAccountOf({ store, usage, pricing }, tenantId, clock.now())
-    return { success: true, data: balanceView(account, pricing) }
+    const now = clock.now()
+    const [account, credits] = await Promise.all([billingAccountOf({ store, usage, pricing }, tenantId, now), creditBalance(store, tenantId, now)])
+    return { success: true, data: balanceView(account, credits, pricing) }
   })
 
   /**

@@ -1,10 +1,11 @@
 import { NotFound, ValidationFailed } from '../../infra/errors.ts'
-import { streamName, type EventStore } from '../../infra/eventStore/eventStore.ts'
+import { streamName, type AppendRequest, type EventStore } from '../../infra/eventStore/eventStore.ts'
 import { newId } from '../../infra/ids.ts'
 import type { CommandContext } from '../commandContext.ts'
 import { executeCommand, expectedVersionOf, loadAggregate, toNewEvents, withConcurrencyRetry } from '../commandExecution.ts'
 import type { ContactCriteria } from '../contactCriteria.ts'
 import { fold } from '../decider.ts'
+import { creditAppend } from '../billing/smsCredits.ts'
 import { findTenantSegment } from '../segments/segmentCommands.ts'
 import { findTenantTemplate } from '../templates/templateCommands.ts'
 import {
@@ -142,6 +143,8 @@ async function runCampaignCommand(
   context: CommandContext,
   campaignId: string,
   makeCommand: (campaign: ExistingCampaign) => CampaignCommand | Promise<CampaignCommand>,
+  /** appends to other streams that must land atomically with the campaign's events (credits) */
+  alongside: (before: ExistingCampaign, after: ExistingCampaign) => Promise<AppendRequest[]> = async () => [],
 ): Promise<CampaignResult> {
   const stream = campaignStream(campaignId)
   return withConcurrencyRetry(async () => {
@@ -149,9 +152,25 @@ async function runCampaignCommand(
     if (!belongsTo(loaded.state, context.tenantId)) throw new NotFound('Campaign not found')
     const events = campaignDecider.decide(await makeCommand(loaded.state), loaded.state)
     if (events.length === 0) return { campaign: loaded.state, position: loaded.lastPosition }
-    const result = await store.append([{ streamName: stream, expectedVersion: expectedVersionOf(loaded.version), events: toNewEvents(events, context) }])
-    return { campaign: campaignOf(fold(campaignDecider.evolve, loaded.state as CampaignState, events)), position: result.lastPosition }
+    const after = campaignOf(fold(campaignDecider.evolve, loaded.state as CampaignState, events))
+    const result = await store.append([
+      { streamName: stream, expectedVersion: expectedVersionOf(loaded.version), events: toNewEvents(events, context) },
+      ...(await alongside(loaded.state, after)),
+    ])
+    return { campaign: after, position: result.lastPosition }
   })
+}
+
+/** SMS parts a started campaign reserved from the credit ledger: every recipient's message. */
+export function reservedParts(campaign: ExistingCampaign): number {
+  if (!campaign.cost || campaign.cost.channel !== 'sms') return 0
+  return campaign.recipientCount * campaign.cost.billableParts
+}
+
+/** Parts reserved but not spent on sent messages, given back when the campaign ends. */
+function unspentParts(campaign: ExistingCampaign, sent: number): number {
+  if (!campaign.cost || campaign.cost.channel !== 'sms' || campaign.startedAt === null) return 0
+  return Math.max(0, reservedParts(campaign) - sent * campaign.cost.billableParts)
 }
 
 /**
@@ -199,12 +218,19 @@ export function deleteCampaign(deps: Pick<CampaignDeps, 'store'>, context: Comma
  * sending to them: recipient chunks + campaignStarted, one append.
  */
 export function startCampaign(deps: Pick<CampaignDeps, 'store' | 'recipients' | 'pricing'>, context: CommandContext, campaignId: string): Promise<CampaignResult> {
-  return runCampaignCommand(deps.store, context, campaignId, async (campaign) => {
-    allowed('start', campaign)
-    const segments = await currentSegments(deps.store, context.tenantId, campaign.targetSegments)
-    const resolution = await deps.recipients.resolve(context.tenantId, targetsOf(campaign.targetContactIds, segments, campaign.targetCriteria))
-    return { type: 'startCampaign', recipients: resolution.recipients, pricing: deps.pricing, startedBy: context.actor, now: context.now }
-  })
+  return runCampaignCommand(
+    deps.store,
+    context,
+    campaignId,
+    async (campaign) => {
+      allowed('start', campaign)
+      const segments = await currentSegments(deps.store, context.tenantId, campaign.targetSegments)
+      const resolution = await deps.recipients.resolve(context.tenantId, targetsOf(campaign.targetContactIds, segments, campaign.targetCriteria))
+      return { type: 'startCampaign', recipients: resolution.recipients, pricing: deps.pricing, startedBy: context.actor, now: context.now }
+    },
+    // every recipient's SMS parts are reserved at start, in the same append: too few credits, no start
+    (_before, after) => creditAppend(deps.store, context, { type: 'consume', parts: reservedParts(after), reference: { kind: 'campaign', id: campaignId } }),
+  )
 }
 
 export function pauseCampaign(deps: Pick<CampaignDeps, 'store'>, context: CommandContext, campaignId: string): Promise<CampaignResult> {
@@ -215,19 +241,41 @@ export function resumeCampaign(deps: Pick<CampaignDeps, 'store'>, context: Comma
   return runCampaignCommand(deps.store, context, campaignId, () => ({ type: 'resumeCampaign', resumedBy: context.actor, now: context.now }))
 }
 
-export function cancelCampaign(deps: Pick<CampaignDeps, 'store'>, context: CommandContext, campaignId: string): Promise<CampaignResult> {
-  return runCampaignCommand(deps.store, context, campaignId, () => ({ type: 'cancelCampaign', cancelledBy: context.actor, now: context.now }))
+/**
+ * Cancels; what is not sent yet will not be. The parts reserved for unsent messages come back as
+ * credits (a send already in flight at this moment may still go out: it is not charged again).
+ */
+export function cancelCampaign(deps: Pick<CampaignDeps, 'store' | 'outcomes'>, context: CommandContext, campaignId: string): Promise<CampaignResult> {
+  return runCampaignCommand(
+    deps.store,
+    context,
+    campaignId,
+    () => ({ type: 'cancelCampaign', cancelledBy: context.actor, now: context.now }),
+    async (before) => {
+      if (before.startedAt === null) return []
+      const { sent } = await deps.outcomes.countsFor(context.tenantId, campaignId)
+      return creditAppend(deps.store, context, { type: 'release', parts: unspentParts(before, sent), reference: { kind: 'campaign', id: campaignId } })
+    },
+  )
 }
 
 /** Closes a running or paused campaign with its outcome counts; a system process calls this with systemActor too. */
 export function completeCampaign(deps: Pick<CampaignDeps, 'store' | 'outcomes'>, context: CommandContext, campaignId: string): Promise<CampaignResult> {
-  return runCampaignCommand(deps.store, context, campaignId, async (campaign) => {
-    allowed('complete', campaign)
-    return {
-      type: 'completeCampaign',
-      counts: await deps.outcomes.countsFor(context.tenantId, campaign.campaignId),
-      completedBy: context.actor,
-      now: context.now,
-    }
-  })
+  return runCampaignCommand(
+    deps.store,
+    context,
+    campaignId,
+    async (campaign) => {
+      allowed('complete', campaign)
+      return {
+        type: 'completeCampaign',
+        counts: await deps.outcomes.countsFor(context.tenantId, campaign.campaignId),
+        completedBy: context.actor,
+        now: context.now,
+      }
+    },
+    // the parts reserved for messages that were never sent come back as credits
+    (before, after) =>
+      creditAppend(deps.store, context, { type: 'release', parts: unspentParts(before, after.outcome?.sentCount ?? 0), reference: { kind: 'campaign', id: campaignId } }),
+  )
 }

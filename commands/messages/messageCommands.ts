@@ -9,6 +9,8 @@ import { conversationDecider } from '../conversations/conversationDecider.ts'
 import { fold } from '../decider.ts'
 import { messageDecider, type ChannelName, type ExistingMessage, type MessageCommand, type MessageState, type StatusReport } from './messageDecider.ts'
 import type { MessageEvent } from './messageEvents.ts'
+import { creditAppend } from '../billing/smsCredits.ts'
+import { billableParts } from './smsEncoding.ts'
 
 export const messageStream = (messageId: string): string => streamName('message', messageId)
 
@@ -64,18 +66,26 @@ async function createMessage(
  * contact opted out or was deleted.
  */
 export async function queueOutboundMessage(store: EventStore, context: CommandContext, input: ConversationMessageInput): Promise<MessageOutcome & { created: boolean }> {
-  const { state: conversation } = await loadTenantConversation(store, context.tenantId, input.conversationId)
-  const contact = await loadContactSnapshot(store, context.tenantId, conversation.contactId)
   const messageId = input.messageId ?? newId()
-  return createMessage(store, context, messageId, {
-    type: 'queueOutbound',
-    refs: { messageId, tenantId: context.tenantId, conversationId: conversation.conversationId, campaignId: null },
-    conversationStatus: conversation.status,
-    recipient: { contactId: contact.contactId, to: contact.phone, optedOut: contact.optedOut, deleted: contact.deleted },
-    channel: conversation.channel,
-    content: input.content,
-    sentBy: context.actor,
-    now: context.now,
+  return withConcurrencyRetry(async () => {
+    const { state: conversation } = await loadTenantConversation(store, context.tenantId, input.conversationId)
+    const contact = await loadContactSnapshot(store, context.tenantId, conversation.contactId)
+    const command: MessageCommand = {
+      type: 'queueOutbound',
+      refs: { messageId, tenantId: context.tenantId, conversationId: conversation.conversationId, campaignId: null },
+      conversationStatus: conversation.status,
+      recipient: { contactId: contact.contactId, to: contact.phone, optedOut: contact.optedOut, deleted: contact.deleted },
+      channel: conversation.channel,
+      content: input.content,
+      sentBy: context.actor,
+      now: context.now,
+    }
+    // the message's refusals (opted out, closed conversation) come before the balance check
+    messageDecider.decide(command, messageDecider.initialState)
+    // an SMS spends its parts from the credit ledger in the same append that queues it
+    const parts = conversation.channel === 'sms' ? billableParts('sms', input.content) : 0
+    const credits = await creditAppend(store, context, { type: 'consume', parts, reference: { kind: 'message', id: messageId } })
+    return createMessage(store, context, messageId, command, credits)
   })
 }
 

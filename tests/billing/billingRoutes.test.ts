@@ -1,5 +1,6 @@
 import t from 'tap'
 import { ManualClock } from '../../infra/clock.ts'
+import { topUpCredits } from '../support/credits.ts'
 import { MessagingClient } from '../support/messagingFixtures.ts'
 import { as, registerUser, startTestApp } from '../support/testApp.ts'
 
@@ -31,8 +32,11 @@ const zeroDay = (date: string) => ({ date, sms_messages: 0, sms_parts: 0, whatsa
 
 t.test('billing', async (t) => {
   const clock = new ManualClock('2026-02-27T12:00:00Z')
-  const { app } = await startTestApp(t, { clock, label: 'billing', env: PRICING_ENV })
-  const alice = new MessagingClient(app, await registerUser(app, { tenant_name: 'Brooklyn Roasters', timezone: 'America/New_York' }))
+  const { app, services } = await startTestApp(t, { clock, label: 'billing', env: PRICING_ENV })
+  const aliceSession = await registerUser(app, { tenant_name: 'Brooklyn Roasters', timezone: 'America/New_York' })
+  // beyond the free plan's 100 parts this test needs purchased credits (usage still counts every part)
+  await topUpCredits(services, aliceSession.tenantId, 1000)
+  const alice = new MessagingClient(app, aliceSession)
   const bob = new MessagingClient(app, await registerUser(app, { tenant_name: 'Dar Traders' }))
   const sms = await alice.conversation('+255700000001')
   const whatsapp = await alice.conversation('+255700000002', 'whatsapp')
@@ -163,17 +167,19 @@ t.test('billing', async (t) => {
     t.match(overview.data.plan, { id: 'free', currency: 'TZS' })
     t.match(overview.data.subscription, { status: 'active', current_period_start: '2026-03-01T00:00:00-05:00', plan: { id: 'free' } })
     t.same(overview.data.usage, expectedUsage)
+    // 105 parts sent: the 100 included ones, then 5 of the 1,000 purchased
     t.same(overview.data.balance, {
-      balance: 0,
+      balance: 995,
       currency: 'TZS',
-      value: 0,
+      value: 19900,
       price_per_part: 20,
       plan: 'free',
       period_start: '2026-03-01T00:00:00-05:00',
       period_end: '2026-03-31T23:59:59-04:00',
-      used_parts: 105,
       included_parts: 100,
-      overage_parts: 5,
+      included_parts_spent: 100,
+      purchased_parts: 995,
+      used_parts: 105,
     })
     t.equal(overview.data.generated_at, clock.now().toISOString())
     t.same((await alice.get('/api/messaging/sms/balance/')).data, overview.data.balance, 'the SMS balance is the same answer')
@@ -188,7 +194,7 @@ t.test('billing', async (t) => {
     t.match(april, { period: '2026-04', period_start: '2026-04-01T00:00:00-04:00', period_end: '2026-04-30T23:59:59-04:00', sms_parts_used: 0, remaining_parts: 100, estimated_overage_cost: 0 })
     t.same(april.by_day, [zeroDay('2026-04-01')])
     t.match((await alice.get('/api/billing/subscription/')).data, { current_period_start: '2026-04-01T00:00:00-04:00', days_remaining: 30 })
-    t.match((await alice.get('/api/billing/overview/')).data.balance, { balance: 100, value: 2000 })
+    t.match((await alice.get('/api/billing/overview/')).data.balance, { balance: 1095, value: 21900, included_parts_spent: 0, purchased_parts: 995 }, 'a new period brings the plan\'s parts again; purchased credits stay')
     t.match((await alice.get('/api/billing/usage/?period=2026-03')).data, { sms_parts_used: 105 }, 'March stays on record')
   })
 

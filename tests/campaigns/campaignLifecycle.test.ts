@@ -61,7 +61,11 @@ t.test('campaign lifecycle, list and details over HTTP', async (t) => {
     const recipients = (events[1]!.data as { recipients: { contactId: string }[] }).recipients.map((r) => r.contactId)
     t.same(recipients, [asha, baraka, chausiku, eliya].sort(), 'the eligible contacts of ids, segment and criteria, each once')
     t.match(events[2]!.data, { recipientCount: 4, cost: { estimatedCost: 1 }, startedBy: { userId: session.userId, name: 'Amina Juma' } })
-    t.equal(events[2]!.position, startBody.position)
+    // the start's last event is the credit reservation appended with it
+    const [reservation] = (await services.store.readStream(`smsCredits-${session.tenantId}`, { direction: 'backward', limit: 1 })).events
+    t.match(reservation, { type: 'smsCreditsConsumed', data: { parts: 4, reference: { kind: 'campaign', id: blackFriday } } })
+    t.equal(reservation!.position, startBody.position, 'the answer carries the position of the last event of the start')
+    t.ok(events[2]!.position < startBody.position)
 
     // the campaign sender queues one message per recipient; delivery reports come back as statuses
     const messages = await eventually(
@@ -69,7 +73,10 @@ t.test('campaign lifecycle, list and details over HTTP', async (t) => {
       (data) => data.count === 4,
       20_000,
     )
-    const [first, second, third] = messages.results as { id: string }[]
+    const [first, second, third, fourth] = messages.results as { id: string }[]
+    // all four accepted by the provider; then two delivered (one of them read), one failed
+    await ok(request(session, 'POST', `/api/messaging/messages/${fourth!.id}/status/`, { status: 'sent' }))
+    await ok(request(session, 'POST', `/api/messaging/messages/${third!.id}/status/`, { status: 'sent' }))
     await ok(request(session, 'POST', `/api/messaging/messages/${first!.id}/status/`, { status: 'delivered' }))
     await ok(request(session, 'POST', `/api/messaging/messages/${second!.id}/status/`, { status: 'read' }))
     clock.advance(MINUTE)

@@ -86,7 +86,11 @@ t.test('conversations and messages over HTTP', async (t) => {
     data: { messageId, tenantId: session.tenantId, conversationId, campaignId: null, contactId, to: '+255712345678', channel: 'sms', sentBy: { name: 'David Ochieng' } },
     metadata: { tenantId: session.tenantId, userId: session.userId, occurredAt: '2026-03-10T09:02:00.000Z' },
   })
-  t.equal(queuedEvent?.position, message.position)
+  // the message's SMS part is paid for in the same append: that credit event is the command's last
+  const [payment] = (await store.readStream(`smsCredits-${session.tenantId}`, { direction: 'backward', limit: 1 })).events
+  t.match(payment, { type: 'smsCreditsConsumed', data: { parts: 1, reference: { kind: 'message', id: messageId } } })
+  t.equal(payment?.position, message.position)
+  t.ok(queuedEvent!.position < message.position)
 
   // receive a reply
   clock.advance(60_000)

@@ -99,6 +99,7 @@ t.test('dashboard end to end', async (t) => {
   )
   const [first, second] = campaignMessages.results
   expectStatus(await call(session, 'POST', `/api/messaging/messages/${first.id}/status/`, { status: 'delivered' }), 200, 'first delivered')
+  expectStatus(await call(session, 'POST', `/api/messaging/messages/${second.id}/status/`, { status: 'sent' }), 200, 'second sent')
   expectStatus(await call(session, 'POST', `/api/messaging/messages/${second.id}/status/`, { status: 'failed', reason: 'Absent subscriber' }), 200, 'second failed')
   clock.advance(MINUTE)
   const completed = expectStatus(await call(session, 'POST', `/api/messaging/campaigns/${campaign.id}/complete/`), 200, 'complete campaign')

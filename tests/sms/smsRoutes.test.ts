@@ -101,9 +101,10 @@ t.test('balance and statistics in the tenant time zone', async (t) => {
       plan: 'free',
       period_start: '2026-02-01T00:00:00+03:00',
       period_end: '2026-02-28T23:59:59+03:00',
-      used_parts: 0,
       included_parts: 100,
-      overage_parts: 0,
+      included_parts_spent: 0,
+      purchased_parts: 0,
+      used_parts: 0,
     },
   })
 
@@ -143,9 +144,10 @@ t.test('balance and statistics in the tenant time zone', async (t) => {
     plan: 'free',
     period_start: '2026-03-01T00:00:00+03:00',
     period_end: '2026-03-31T23:59:59+03:00',
-    used_parts: 10, // 2 + 1 + 2 + 2 + 3
     included_parts: 100,
-    overage_parts: 0,
+    included_parts_spent: 10,
+    purchased_parts: 0,
+    used_parts: 10, // 2 + 1 + 2 + 2 + 3
   })
 
   const stats = await alice.get(STATS)
