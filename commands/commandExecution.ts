@@ -4,6 +4,7 @@ import { ConcurrencyConflict } from '../infra/errors.ts'
 import { WrongExpectedVersion, type EventStore, type ExpectedVersion, type NewEvent } from '../infra/eventStore/eventStore.ts'
 import { eventMetadata, type CommandContext } from './commandContext.ts'
 import { fold, type Decider, type DomainEvent } from './decider.ts'
+import { eventVersions } from './eventVersions.ts'
 
 export interface LoadedAggregate<State> {
   state: State
@@ -33,7 +34,13 @@ export function expectedVersionOf(version: number): ExpectedVersion {
 
 export function toNewEvents(events: readonly DomainEvent[], context: CommandContext, ids?: readonly string[]): NewEvent[] {
   const metadata = eventMetadata(context)
-  return events.map((event, index) => ({ id: ids?.[index] ?? randomUUID(), type: event.type, data: event.data, metadata }))
+  return events.map((event, index) => ({
+    id: ids?.[index] ?? randomUUID(),
+    type: event.type,
+    data: event.data,
+    // each type is written in its current schema version; older versions are upcast when read
+    metadata: { ...metadata, schemaVersion: eventVersions.currentVersion(event.type) },
+  }))
 }
 
 export interface CommandOutcome<State, Event> {
