@@ -27,22 +27,48 @@ import { mergeMigrations, migrateToLatest } from './infra/database/migrations.ts
 import { openSqlDatabase, type SqlDatabase } from './infra/database/sqlDatabase.ts'
 import type { EventStore } from './infra/eventStore/eventStore.ts'
 import { eventStoreMigrations, PostgresEventStore } from './infra/eventStore/postgresEventStore.ts'
+import { KurrentEventStore } from './infra/eventStore/kurrentEventStore.ts'
+import { UpcastingEventStore } from './infra/eventStore/upcasting.ts'
+import { eventVersions } from './commands/eventVersions.ts'
 import { authentication } from './infra/http/authentication.ts'
 import { errorHandling } from './infra/http/errorHandler.ts'
 import { validatorCompiler } from './infra/http/validation.ts'
 import { idempotency, idempotencyMigrations } from './infra/http/idempotency.ts'
 import { MemoryRateCounter, RedisRateCounter, rateLimiting } from './infra/http/rateLimit.ts'
 import { Redis } from 'ioredis'
-import { checkpointMigrations } from './projections/engine/checkpoints.ts'
+import { sendQueueName, type SendJob } from './commands/messages/sendJobs.ts'
+import { messageDispatcher, requeueQueuedMessages } from './commands/messages/messageDispatcher.ts'
+import { sendProcessor } from './commands/messages/messageSending.ts'
+import {
+  campaignCompletion,
+  campaignScheduler,
+  campaignSendGate,
+  CampaignStates,
+  campaignStartQueueName,
+  campaignTimeoutProcessor,
+  campaignTimeoutQueueName,
+  scheduledStartProcessor,
+  startJobOf,
+  timeoutJobOf,
+  type CampaignJobQueues,
+  type CampaignStartJob,
+  type CampaignTimeoutJob,
+} from './commands/campaigns/campaignDelivery.ts'
+import { providerRateLimit } from './infra/sms/openSmsProvider.ts'
+import { openQueueSystem } from './infra/queue/openQueueSystem.ts'
+import type { CloseWorkerOptions, QueueSystem, QueueWorker } from './infra/queue/jobQueue.ts'
+import { openSmsProvider, type OpenedSmsProvider } from './infra/sms/openSmsProvider.ts'
+import type { DeliveryReport, SmsProvider } from './infra/sms/smsProvider.ts'
+import { checkpointMigrations, replayMigrations } from './projections/engine/checkpoints.ts'
 import { ProjectionEngine } from './projections/engine/projectionEngine.ts'
 import { readModel } from './projections/engine/projection.ts'
 import { contactDirectory, contactDirectoryLookups, eligibleRecipients } from './projections/contactDirectory.ts'
 import { resolutionExplanations, resolveRecipients } from './projections/recipientResolution.ts'
-import { campaignOutcomeCounts, messageHistory } from './projections/messageHistory.ts'
+import { campaignOutcomeCounts, messageHistory, queuedMessages } from './projections/messageHistory.ts'
 import type { CampaignOutcomes, RecipientDirectory } from './commands/campaigns/campaignPorts.ts'
 import { campaignRoutes } from './commands/campaigns/campaignRoutes.ts'
 import { campaignFanOut } from './commands/campaigns/campaignFanOut.ts'
-import { campaignBoard } from './projections/campaignBoard.ts'
+import { campaignBoard, campaignsInStatus } from './projections/campaignBoard.ts'
 import { campaignQueryRoutes } from './queries/campaignRoutes.ts'
 import { activityFeed } from './projections/activityFeed.ts'
 import { activityStatistics } from './projections/activityStatistics.ts'
@@ -59,6 +85,11 @@ import { templateCatalog } from './projections/templateCatalog.ts'
 import { conversationInbox } from './projections/conversationInbox.ts'
 import { templateQueryRoutes } from './queries/templateRoutes.ts'
 import { conversationQueryRoutes } from './queries/conversationRoutes.ts'
+import { webhookSecretMigrations, WebhookSecretStore } from './infra/webhooks/webhookSecrets.ts'
+import { webhookSecretRoutes } from './commands/tenants/webhookSecretRoutes.ts'
+import { deliveryReportsThroughRoute, smsWebhookRoutes } from './commands/sms/smsWebhookRoutes.ts'
+import { smsSendRoutes } from './commands/sms/smsSendRoutes.ts'
+import { openConversationFinder } from './queries/openConversationFinder.ts'
 
 /**
  * The composition root. `openServices` connects the adapters (database, event store, projector
@@ -75,21 +106,46 @@ export interface Services {
   /** read-side answers the write side asks for (ports declared in commands/) */
   recipientDirectory: RecipientDirectory
   campaignOutcomes: CampaignOutcomes
-  /** Redis when REDIS_URL is set: shared rate-limit counters (and queues, later) */
+  /** Redis when REDIS_URL is set: shared rate-limit counters */
   redis: Redis | null
+  /** the job queues: BullMQ when REDIS_URL is set, in-process otherwise */
+  queues: QueueSystem
+  /** how messages leave the platform (the simulator or the HTTP gateway) */
+  provider: SmsProvider
+  /**
+   * Where the simulator's delivery reports go; the provider calls through this field, so the app
+   * can set it once it is built (the delivery-report route). Until then it rejects.
+   */
+  deliveryReportSink: (tenantId: string, report: DeliveryReport) => Promise<void>
   /** account mails (verification, password reset); the log when no transport is configured */
   mailer: Mailer
   close(): Promise<void>
 }
 
 /** Every projection and reactor the engine runs, in one place. */
+export { sendQueueName, sendJobId, type SendJob } from './commands/messages/sendJobs.ts'
+
 export const projections = [contactDirectory, messageHistory, activityFeed, activityStatistics, performanceOverview, templateCatalog, conversationInbox, analyticsOverview, billingUsage, campaignBoard, segmentCatalog]
 
-export const schemaMigrations = mergeMigrations(eventStoreMigrations, credentialMigrations, checkpointMigrations, idempotencyMigrations, oneTimeTokenMigrations, apiKeyMigrations)
+export const schemaMigrations = mergeMigrations(eventStoreMigrations, credentialMigrations, checkpointMigrations, idempotencyMigrations, oneTimeTokenMigrations, apiKeyMigrations, webhookSecretMigrations, replayMigrations)
 
 export function createLogger(config: Config): Logger {
   return pino({ level: config.logLevel, redact: ['req.headers.authorization', '*.password', '*.refresh', '*.access'] })
 }
+
+/** A process's delivery workers (send, scheduled start, campaign completion), closed together. */
+export interface DeliveryWorkers {
+  /** stops taking jobs; active jobs finish, unless `force` (a crash: they are taken back elsewhere) */
+  close(options?: CloseWorkerOptions): Promise<void>
+}
+
+/** services.deliveryReportSink until the app sets it: refuses, so the simulator retries the report */
+export const unwiredDeliveryReportSink = async (_tenantId: string, _report: DeliveryReport): Promise<void> => {
+  throw new Error('delivery reports are not wired yet: the app sets services.deliveryReportSink when it is built')
+}
+
+/** the delivery workers each Services runs, closed first by services.close() */
+const deliveryWorkers = new WeakMap<Services, Set<DeliveryWorkers>>()
 
 export async function openServices(config: Config, options: { clock?: Clock; logger?: Logger; mailer?: Mailer } = {}): Promise<Services> {
   const logger = options.logger ?? createLogger(config)
@@ -101,13 +157,26 @@ export async function openServices(config: Config, options: { clock?: Clock; log
     poolSize: config.databasePoolSize,
   })
   const redis = config.redisUrl ? new Redis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 2 }) : null
+  let queues: QueueSystem | null = null
+  let provider: OpenedSmsProvider | null = null
+  let eventStore: EventStore | null = null
+  let startedEngine: ProjectionEngine | null = null
   try {
     await redis?.connect()
+    const queueLog = logger.child({ component: 'queues' })
+    queues = await openQueueSystem({
+      redisUrl: config.redisUrl,
+      prefix: config.queue.prefix,
+      lockDurationMs: config.queue.lockDurationMs,
+      stalledIntervalMs: config.queue.stalledIntervalMs,
+      onError: (error, context) => queueLog.error({ err: error, ...context }, 'job queue error'),
+    })
     await migrateToLatest(database.db, schemaMigrations)
-    const store = await PostgresEventStore.open(database)
-    const engine = new ProjectionEngine({ db: database.db, store, logger: logger.child({ component: 'projections' }) })
-    engine.register(...projections, campaignFanOut(store, clock))
-    await engine.prepare()
+    // EVENTSTORE_URL: the events live in KurrentDB; read models, checkpoints and credentials stay in PostgreSQL
+    eventStore = config.eventStoreUrl ? await KurrentEventStore.open(config.eventStoreUrl) : await PostgresEventStore.open(database)
+    // events come out of every read in their current schema version (commands/eventVersions.ts)
+    const store = new UpcastingEventStore(eventStore, eventVersions)
+    const engine = new ProjectionEngine({ db: database.db, store, logger: logger.child({ component: 'projections' }), singleConnection: database.engine === 'pglite' })
 
     /** Waits until a read model has seen every event appended before this call (bounded). */
     const caughtUp = async (name: string): Promise<void> => {
@@ -130,8 +199,34 @@ export async function openServices(config: Config, options: { clock?: Clock; log
         return campaignOutcomeCounts(readModel(database.db, messageHistory), tenantId, campaignId)
       },
     }
-    if (config.runProjections) engine.start()
-    return {
+    const retries = { attempts: config.delivery.attempts, backoffMs: config.delivery.backoffMs }
+    const deliveryLog = logger.child({ component: 'delivery' })
+    engine.register(
+      ...projections,
+      campaignFanOut(store, clock),
+      // the delivery pipeline's reactors run wherever the projections run; the jobs they add are
+      // taken by the delivery workers of any process on the same queues
+      messageDispatcher({ queue: queues.queue<SendJob>(sendQueueName), ...retries }),
+      campaignScheduler({ store, queues: campaignJobQueues(queues), clock, retries, timeoutSeconds: config.delivery.campaignTimeoutSeconds }),
+      campaignCompletion({
+        store,
+        clock,
+        deps: { store, recipients: recipientDirectory, outcomes: campaignOutcomes, pricing: config.pricing },
+        timeoutSeconds: config.delivery.campaignTimeoutSeconds,
+        log: deliveryLog,
+      }),
+    )
+    await engine.prepare()
+
+    const opened: OpenedSmsProvider = openSmsProvider(config, {
+      reportSink: (tenantId, report) => services.deliveryReportSink(tenantId, report),
+      clock,
+      logger: logger.child({ component: 'sms' }),
+    })
+    provider = opened
+    const openedQueues: QueueSystem = queues
+    let closing: Promise<void> | undefined
+    const services: Services = {
       config,
       clock,
       logger,
@@ -141,15 +236,36 @@ export async function openServices(config: Config, options: { clock?: Clock; log
       recipientDirectory,
       campaignOutcomes,
       redis,
+      queues: openedQueues,
+      provider: opened,
       mailer,
-      async close() {
-        await engine.stop()
-        await store.close()
-        await database.close()
-        await redis?.quit().catch(() => redis.disconnect())
+      deliveryReportSink: unwiredDeliveryReportSink,
+      close() {
+        // once, however often it is called: workers first (their active jobs finish), then the
+        // engine, the provider, the queues, the database
+        closing ??= (async () => {
+          await Promise.allSettled([...(deliveryWorkers.get(services) ?? [])].map((workers) => workers.close()))
+          await engine.stop()
+          await opened.close().catch((error: unknown) => logger.error({ err: error }, 'closing the SMS provider failed'))
+          await openedQueues.close().catch((error: unknown) => logger.error({ err: error }, 'closing the job queues failed'))
+          await store.close()
+          await database.close()
+          await redis?.quit().catch(() => redis.disconnect())
+        })()
+        return closing
       },
     }
+    if (config.runProjections) {
+      engine.start()
+      startedEngine = engine
+    }
+    if (config.delivery.runWorkers) await startDeliveryWorkers(services)
+    return services
   } catch (error) {
+    await startedEngine?.stop().catch(() => undefined)
+    await eventStore?.close().catch(() => undefined)
+    await provider?.close().catch(() => undefined)
+    await queues?.close().catch(() => undefined)
     await database.close().catch(() => undefined)
     redis?.disconnect()
     throw error
@@ -221,6 +337,15 @@ export const appPlugin = fp<{ services: Services }>(async (app, { services }) =>
   await app.register(analyticsRoutes, queryOptions)
   await app.register(smsRoutes, { ...queryOptions, store, pricing: config.pricing })
   await app.register(billingRoutes, { ...queryOptions, store, pricing: config.pricing })
+
+  // SMS sending, delivery status, and the providers' signed webhooks (delivery reports, inbound SMS)
+  const webhookSecrets = new WebhookSecretStore(database.db, clock)
+  await app.register(webhookSecretRoutes, { store, clock, secrets: webhookSecrets })
+  await app.register(smsSendRoutes, { store, clock, provider: services.provider, pricing: config.pricing })
+  const conversations = openConversationFinder({ db: database.db, engine: services.engine, store, timeoutMs: config.readYourWritesTimeoutMs })
+  await app.register(smsWebhookRoutes, { store, clock, secrets: webhookSecrets, conversations })
+  // the simulator's reports come in through the delivery-report route, signed like a provider's
+  services.deliveryReportSink = deliveryReportsThroughRoute(app, webhookSecrets, clock)
 }, { name: 'mifumo' })
 
 export async function buildApp(services: Services): Promise<FastifyInstance> {
@@ -236,4 +361,113 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   }).withTypeProvider<TypeBoxTypeProvider>()
   await app.register(appPlugin, { services })
   return app
+}
+
+const campaignJobQueues = (queues: QueueSystem): CampaignJobQueues => ({
+  start: queues.queue<CampaignStartJob>(campaignStartQueueName),
+  timeout: queues.queue<CampaignTimeoutJob>(campaignTimeoutQueueName),
+})
+
+/** the scheduled-start and timeout workers: few jobs, each a command */
+const CAMPAIGN_JOB_CONCURRENCY = 4
+
+/**
+ * Starts this process's delivery workers on the services' queues: the send processor (at most
+ * DELIVERY `concurrency` sends at a time here, at most the provider's rate across every worker of
+ * the queue), the scheduled starts and the campaign timeouts. Then, in the background, re-arms
+ * what a restart may have lost from an in-process queue (on Redis these adds are no-ops): a send
+ * job for every message still queued, a start job for every scheduled campaign, a timeout job for
+ * every running or paused one. openServices calls it when DELIVERY_WORKERS is true; the `worker`
+ * command calls it itself. close() stops taking jobs and lets the active ones finish (`force`:
+ * abandons them, as a crash would); services.close() closes the workers it started first.
+ */
+export async function startDeliveryWorkers(services: Services): Promise<DeliveryWorkers> {
+  const { config, store, clock, queues } = services
+  const log = services.logger.child({ component: 'delivery' })
+  const retries = { attempts: config.delivery.attempts, backoffMs: config.delivery.backoffMs }
+  const campaignJobs = {
+    store,
+    clock,
+    deps: { store, recipients: services.recipientDirectory, outcomes: services.campaignOutcomes, pricing: config.pricing },
+    timeoutSeconds: config.delivery.campaignTimeoutSeconds,
+    log,
+  }
+  const workers: QueueWorker[] = [
+    queues.work<SendJob>(
+      sendQueueName,
+      sendProcessor({
+        store,
+        provider: services.provider,
+        clock,
+        senderId: config.provider.defaultSenderId,
+        campaignGate: campaignSendGate(new CampaignStates(store), clock),
+        log,
+      }),
+      { concurrency: config.delivery.concurrency, rateLimit: providerRateLimit(config) },
+    ),
+    queues.work<CampaignStartJob>(campaignStartQueueName, scheduledStartProcessor(campaignJobs), { concurrency: CAMPAIGN_JOB_CONCURRENCY }),
+    queues.work<CampaignTimeoutJob>(campaignTimeoutQueueName, campaignTimeoutProcessor(campaignJobs), { concurrency: CAMPAIGN_JOB_CONCURRENCY }),
+  ]
+
+  let stopped = false
+  const recovery = rearmDeliveryJobs(services, retries, () => stopped).catch((error: unknown) => {
+    if (!stopped) log.error({ err: error }, 're-arming the delivery jobs at start-up failed')
+  })
+
+  let closing: Promise<void> | undefined
+  const handle: DeliveryWorkers = {
+    close(options) {
+      closing ??= (async () => {
+        stopped = true
+        await Promise.allSettled(workers.map((worker) => worker.close(options)))
+        await recovery
+        deliveryWorkers.get(services)?.delete(handle)
+      })()
+      return closing
+    },
+  }
+  let running = deliveryWorkers.get(services)
+  if (!running) deliveryWorkers.set(services, (running = new Set()))
+  running.add(handle)
+  return handle
+}
+
+/**
+ * What a restart may have lost, re-added from the read models once they have caught up with the
+ * log as it was at start (the reactors add whatever comes after): job ids make every add that is
+ * still pending a no-op, and each processor checks the current state before it acts.
+ */
+async function rearmDeliveryJobs(services: Services, retries: { attempts: number; backoffMs: number }, stopped: () => boolean): Promise<void> {
+  const { engine, store, database, config, clock, queues } = services
+  const head = await store.headPosition()
+  for (const name of [messageHistory.name, campaignBoard.name]) {
+    // short waits, so that closing the workers never waits long for this
+    while (!(await engine.waitFor(name, head, 1000))) {
+      if (stopped()) return
+    }
+  }
+  if (stopped()) return
+  const log = services.logger.child({ component: 'delivery' })
+  const requeued = await requeueQueuedMessages({
+    queue: queues.queue<SendJob>(sendQueueName),
+    ...retries,
+    pages: (after, limit) => queuedMessages(readModel(database.db, messageHistory), after, limit),
+    stopped,
+  })
+  const campaignQueues = campaignJobQueues(queues)
+  const board = readModel(database.db, campaignBoard)
+  let rearmed = 0
+  let after: string | null = null
+  while (!stopped()) {
+    const page = await campaignsInStatus(board, ['scheduled', 'running', 'paused'], after, 500)
+    if (page.length === 0) break
+    const now = clock.now().getTime()
+    const starts = page.flatMap((c) => (c.status === 'scheduled' && c.scheduledAt ? [startJobOf(retries, { ...c, scheduledAt: c.scheduledAt }, now)] : []))
+    const timeouts = page.flatMap((c) => (c.status !== 'scheduled' && c.startedAt ? [timeoutJobOf(retries, { ...c, startedAt: c.startedAt }, config.delivery.campaignTimeoutSeconds, now)] : []))
+    if (starts.length > 0) await campaignQueues.start.add(starts)
+    if (timeouts.length > 0) await campaignQueues.timeout.add(timeouts)
+    rearmed += page.length
+    after = page.at(-1)!.campaignId
+  }
+  if (requeued + rearmed > 0) log.info({ queuedMessages: requeued, campaigns: rearmed }, 'delivery jobs re-armed at start-up')
 }

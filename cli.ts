@@ -11,6 +11,15 @@ import { credentialVersionOf } from './infra/auth/credentialStore.ts'
 import { isEntryPoint } from './infra/entryPoint.ts'
 import { authentication } from './infra/http/authentication.ts'
 import { exitOnSignals, serve } from './server.ts'
+import { randomUUID } from 'node:crypto'
+import { creditBalance, purchaseCredits, type CreditBalance } from './commands/billing/smsCredits.ts'
+import { systemActor, type CommandContext } from './commands/commandContext.ts'
+import { sendQueueName } from './commands/messages/sendJobs.ts'
+import { findTenant } from './commands/tenants/tenantCommands.ts'
+import { isUuid } from './infra/ids.ts'
+import { failedJobsTable, listFailedJobs, queuesWithFailedJobs, retryAllFailedJobs, retryFailedJob } from './infra/ops/failedJobs.ts'
+import { openQueueSystem } from './infra/queue/openQueueSystem.ts'
+import type { QueueSystem } from './infra/queue/jobQueue.ts'
 
 /**
  * `mifumo`, the operator's command. Configuration comes from the same environment variables as
@@ -29,6 +38,19 @@ Commands:
         [--tenant <tenant-id>]   tenant to act in (default: the user's first tenant)
         [--ttl <duration>]       lifetime: 900, 15m, 1h, 7d (default: JWT_ACCESS_TTL, 15m)
         [--json]                 print {access, refresh, user_id, tenant_id, role, expires_in}
+  jobs failed                List the jobs that failed after their last attempt, newest first;
+        [--queue <name>]         one queue (default: every queue with failed jobs)
+        [--limit <n>]            at most n jobs (default 50)
+        [--json]                 print them as JSON instead of a table
+  jobs retry <job-id>        Put a failed job back to work (with its full number of tries);
+        [--all]                  every failed job instead of one
+        [--queue <name>]         only in this queue
+                             The jobs commands need REDIS_URL (and QUEUE_PREFIX if the server
+                             sets one): the embedded default's jobs live in the server's memory.
+  credits --tenant <id>      Show a tenant's SMS balance (parts).
+        [--add <parts>]          add purchased SMS parts first, as the system
+        [--reason <text>]        why (recorded with the purchase)
+        [--json]                 print {tenant_id, tenant_name, added, available_parts, ...}
   help                       Show this help (also --help, -h).
 
 Not available yet (they arrive in later issues):
@@ -225,6 +247,165 @@ async function worker(args: string[], io: Io): Promise<void> {
   else logger.warn(`worker ready: the delivery workers are not available in this build; running ${projections} only`)
 }
 
+/** The options of `jobs failed` and `jobs retry` (retry takes the job id as a positional argument). */
+function parseJobs(args: string[], allowPositionals: boolean) {
+  try {
+    return parseArgs({
+      args,
+      options: {
+        queue: { type: 'string' },
+        limit: { type: 'string' },
+        json: { type: 'boolean', default: false },
+        all: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+      strict: true,
+      allowPositionals,
+    })
+  } catch (error) {
+    throw new UsageError((error as Error).message)
+  }
+}
+
+/**
+ * `mifumo jobs failed|retry`: jobs kept as failed after their last attempt, in Redis. Without
+ * REDIS_URL the jobs live in the serving process's memory: nothing to see from here (exit 1).
+ */
+async function jobs(args: string[], io: Io): Promise<void> {
+  const [action, ...rest] = args
+  if (action === undefined || action === 'help' || action === '--help' || action === '-h') {
+    io.stdout(USAGE)
+    return
+  }
+  if (action !== 'failed' && action !== 'retry') throw new UsageError(`jobs takes "failed" or "retry", got "${action}"`)
+  const { values, positionals } = parseJobs(rest, action === 'retry')
+  if (values.help) {
+    io.stdout(USAGE)
+    return
+  }
+  if (values.queue !== undefined && !/^[^:\s]{1,100}$/.test(values.queue)) throw new UsageError('--queue must be a queue name (no spaces or ":")')
+  let limit = 50
+  if (action === 'failed') {
+    if (values.all) throw new UsageError('--all goes with jobs retry')
+    if (values.limit !== undefined) {
+      limit = Number(values.limit)
+      if (!/^\d+$/.test(values.limit) || limit < 1 || limit > 10_000) throw new UsageError('--limit must be a whole number from 1 to 10000')
+    }
+  } else {
+    if (values.limit !== undefined) throw new UsageError('--limit goes with jobs failed')
+    if (values.all === (positionals.length > 0) || positionals.length > 1) throw new UsageError('jobs retry takes one job id, or --all')
+  }
+
+  const config = configFrom(io.env)
+  if (!config.redisUrl) {
+    throw new CommandFailed(
+      'REDIS_URL is not set. Without Redis the jobs live in the memory of the serving process (the embedded default): there is nothing to inspect or retry from another process. Set REDIS_URL (and QUEUE_PREFIX) to those the server uses.',
+    )
+  }
+  const redisUrl = config.redisUrl
+  let system: QueueSystem
+  try {
+    system = await openQueueSystem({ redisUrl, prefix: config.queue.prefix, onError: () => undefined })
+  } catch (error) {
+    throw new CommandFailed(`cannot reach Redis (REDIS_URL): ${(error as Error).message}`)
+  }
+  try {
+    const queues = values.queue ? [values.queue] : [...new Set([sendQueueName, ...(await queuesWithFailedJobs(redisUrl, config.queue.prefix))])].sort()
+    if (action === 'failed') {
+      const rows = await listFailedJobs(system, queues, limit)
+      io.stdout(values.json ? `${JSON.stringify(rows, null, 2)}\n` : failedJobsTable(rows))
+      return
+    }
+    if (values.all) {
+      const retried = await retryAllFailedJobs(system, queues)
+      const total = Object.values(retried).reduce((sum, n) => sum + n, 0)
+      if (values.json) io.stdout(`${JSON.stringify({ retried: total, by_queue: retried }, null, 2)}\n`)
+      else io.stdout(`Retried ${total} failed job${total === 1 ? '' : 's'}${total > 0 ? ` (${Object.entries(retried).filter(([, n]) => n > 0).map(([queue, n]) => `${queue}: ${n}`).join(', ')})` : ''}.\n`)
+      return
+    }
+    const jobId = positionals[0]!
+    const queue = await retryFailedJob(system, queues, jobId)
+    if (!queue) throw new CommandFailed(`no failed job ${jobId} in ${values.queue ? `queue ${values.queue}` : `the queues ${queues.join(', ')}`}`)
+    if (values.json) io.stdout(`${JSON.stringify({ retried: 1, id: jobId, queue }, null, 2)}\n`)
+    else io.stdout(`Retried job ${jobId} on queue ${queue}.\n`)
+  } finally {
+    await system.close()
+  }
+}
+
+/** `mifumo credits --tenant <id> [--add <parts>]`: a tenant's SMS balance, after an optional top-up by the system. */
+async function credits(args: string[], io: Io): Promise<void> {
+  const { values } = parse(args, {
+    tenant: { type: 'string' },
+    add: { type: 'string' },
+    reason: { type: 'string' },
+    json: { type: 'boolean', default: false },
+    help: { type: 'boolean', short: 'h', default: false },
+  })
+  if (values.help) {
+    io.stdout(USAGE)
+    return
+  }
+  if (!values.tenant) throw new UsageError('credits needs --tenant <tenant-id>')
+  if (!isUuid(values.tenant)) throw new UsageError('--tenant must be a tenant id (a UUID)')
+  let add: number | null = null
+  if (values.add !== undefined) {
+    add = Number(values.add)
+    if (!/^\d+$/.test(values.add) || add < 1 || add > 10_000_000) throw new UsageError('--add must be a whole number of SMS parts from 1 to 10000000')
+  }
+  if (values.reason !== undefined && add === null) throw new UsageError('--reason goes with --add')
+
+  const loaded = configFrom(io.env)
+  if (!loaded.databaseUrl && (await somethingListens(loaded.host, loaded.port))) {
+    throw new CommandFailed(
+      `DATABASE_URL is not set and a server is listening on ${loaded.host}:${loaded.port}: the embedded database under ${loaded.dataDir} serves one process at a time. Stop the server first, or use PostgreSQL (DATABASE_URL).`,
+    )
+  }
+  // no projections and no workers: this process only reads and appends to the ledger
+  const config: Config = { ...loaded, runProjections: false, delivery: { ...loaded.delivery, runWorkers: false } }
+  const logger = pino({ level: io.env.LOG_LEVEL ? config.logLevel : 'warn' }, pino.destination(2))
+  const services = await openServices(config, { logger })
+  try {
+    const tenantId = values.tenant.toLowerCase()
+    const tenant = await findTenant(services.store, tenantId)
+    if (!tenant) throw new CommandFailed(`no tenant with id ${tenantId}`)
+    const now = services.clock.now()
+    let balance: CreditBalance
+    const reason = values.reason?.trim() || 'Added by an operator (mifumo credits)'
+    if (add !== null) {
+      const context: CommandContext = { tenantId, actor: systemActor, correlationId: randomUUID(), causationId: null, ip: null, userAgent: 'mifumo credits', now }
+      balance = (await purchaseCredits(services.store, context, add, reason)).balance
+    } else {
+      balance = await creditBalance(services.store, tenantId, now)
+    }
+    const { ledger } = balance
+    if (values.json) {
+      const output = {
+        tenant_id: tenantId,
+        tenant_name: tenant.name,
+        added: add,
+        available_parts: balance.availableParts,
+        period: ledger.period,
+        included_allowance: ledger.includedAllowance,
+        included_used: ledger.includedUsed,
+        purchased: ledger.purchased,
+      }
+      io.stdout(`${JSON.stringify(output, null, 2)}\n`)
+      return
+    }
+    const lines = [
+      `Tenant: ${tenant.name} (${tenantId})`,
+      ...(add !== null ? [`Added: ${add} SMS parts (${reason})`] : []),
+      `Balance: ${balance.availableParts} SMS parts available`,
+      `  included in ${ledger.period}: ${ledger.includedUsed} of ${ledger.includedAllowance} used`,
+      `  purchased: ${ledger.purchased}`,
+    ]
+    io.stdout(`${lines.join('\n')}\n`)
+  } finally {
+    await services.close()
+  }
+}
+
 /** Runs one command line; returns the exit code (serve and worker keep running and return 0 once started). */
 export async function main(argv: string[], io: Io = processIo): Promise<number> {
   const [command, ...rest] = argv
@@ -248,6 +429,14 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     }
     if (command === 'worker') {
       await worker(rest, io)
+      return 0
+    }
+    if (command === 'jobs') {
+      await jobs(rest, io)
+      return 0
+    }
+    if (command === 'credits') {
+      await credits(rest, io)
       return 0
     }
     if (NOT_YET.has(command)) {

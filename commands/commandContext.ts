@@ -49,3 +49,11 @@ export function systemContext(tenantId: string, now: Date, cause: { id: string; 
     now,
   }
 }
+
+/**
+ * A context for work the system does by itself on a timer or a job (a scheduled start, a send):
+ * a fresh correlation id, no cause to point at.
+ */
+export function systemJobContext(tenantId: string, now: Date): CommandContext {
+  return { tenantId, actor: systemActor, correlationId: randomUUID(), causationId: null, ip: null, userAgent: null, now }
+}

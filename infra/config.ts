@@ -18,6 +18,15 @@ export interface Config {
   dataDir: string
   /** Redis for BullMQ and shared rate limits; unset means in-process jobs and limits */
   redisUrl: string | undefined
+  /** job queues on Redis */
+  queue: {
+    /** prefix of the queues' Redis keys (tests and parallel deployments isolate themselves with it) */
+    prefix: string
+    /** a BullMQ job's lock: a dead worker's jobs are taken back by another once it expires */
+    lockDurationMs: number
+    /** how often BullMQ workers look for jobs whose worker died */
+    stalledIntervalMs: number
+  }
   /** KurrentDB / EventStoreDB gRPC connection string; unset means the PostgreSQL event store */
   eventStoreUrl: string | undefined
   jwt: {
@@ -206,6 +215,7 @@ export function loadConfig(env: Env = process.env): Config {
     databaseUrl: optionalUrl(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
     dataDir: dataDirectory(env.DATA_DIR?.trim() || '.data'),
     redisUrl: optionalUrl(env, 'REDIS_URL', ['redis:', 'rediss:']),
+    queue: queueConfig(env),
     eventStoreUrl: optionalUrl(env, 'EVENTSTORE_URL', ['esdb:', 'esdb+discover:', 'kurrentdb:', 'kurrentdb+discover:', 'kdb:', 'kdb+discover:']),
     jwt: {
       secret: givenSecret || randomBytes(48).toString('base64url'),
@@ -231,6 +241,16 @@ export function loadConfig(env: Env = process.env): Config {
       backoffMs: integer(env, 'SEND_BACKOFF_MS', 1000, 1, 3_600_000),
       campaignTimeoutSeconds: duration(env, 'CAMPAIGN_COMPLETION_TIMEOUT', 24 * 3600),
     },
+  }
+}
+
+function queueConfig(env: Env): Config['queue'] {
+  const prefix = env.QUEUE_PREFIX?.trim() || 'mifumo'
+  if (!/^[A-Za-z0-9_.{}-]{1,100}$/.test(prefix)) throw new ConfigError('QUEUE_PREFIX must be 1 to 100 letters, digits, _ . - { } (no ":")')
+  return {
+    prefix,
+    lockDurationMs: integer(env, 'QUEUE_LOCK_MS', 30_000, 1000, 3_600_000),
+    stalledIntervalMs: integer(env, 'QUEUE_STALLED_INTERVAL_MS', 30_000, 500, 3_600_000),
   }
 }
 

@@ -11,6 +11,8 @@ import { createTenantZonesTable, TenantZones, tenantZone, tenantZoneEventTypes, 
 /**
  * activity_statistics: per tenant and local day (in the tenant's zone), the counts behind
  * GET /activity/statistics/. A request sums at most 31 daily rows; it never counts messages.
+ * messages_sent counts the messages the provider accepted (messageSent) on each local day;
+ * messages_received the replies received that day.
  */
 export interface DailyActivityTable {
   tenant_id: string
@@ -28,14 +30,14 @@ export interface ActivityStatisticsTables {
 
 type HandledEvent =
   | TenantZoneEvent
-  | Extract<MessageEvent, { type: 'outboundMessageQueued' | 'inboundMessageReceived' }>
+  | Extract<MessageEvent, { type: 'messageSent' | 'inboundMessageReceived' }>
   | Extract<ConversationEvent, { type: 'conversationStarted' }>
   | Extract<CampaignEvent, { type: 'campaignStarted' }>
 
-const eventTypes = [...tenantZoneEventTypes, 'outboundMessageQueued', 'inboundMessageReceived', 'conversationStarted', 'campaignStarted'] as const satisfies readonly HandledEvent['type'][]
+const eventTypes = [...tenantZoneEventTypes, 'messageSent', 'inboundMessageReceived', 'conversationStarted', 'campaignStarted'] as const satisfies readonly HandledEvent['type'][]
 
 const COUNTER_OF = {
-  outboundMessageQueued: 'messages_sent',
+  messageSent: 'messages_sent',
   inboundMessageReceived: 'messages_received',
   conversationStarted: 'conversations_started',
   campaignStarted: 'campaigns_launched',
@@ -63,7 +65,7 @@ async function handle(events: readonly RecordedEvent[], trx: Transaction<any>): 
 export const activityStatistics: Projection = {
   kind: 'projection',
   name: 'activity_statistics',
-  version: 1,
+  version: 2,
   eventTypes,
   async createTables(db) {
     await createTenantZonesTable(db)

@@ -23,7 +23,7 @@ import { addToCounters, CounterBatch, narrow, upsertRows } from './engine/rowWri
  */
 export const TEMPLATE_STATUSES = ['draft', 'pending', 'approved', 'rejected'] as const satisfies readonly TemplateStatus[]
 export const CONVERSATION_STATUSES = ['open', 'closed'] as const satisfies readonly ConversationStatus[]
-export const MESSAGE_STATUSES = ['queued', 'sent', 'delivered', 'read', 'failed', 'received'] as const satisfies readonly MessageStatus[]
+export const MESSAGE_STATUSES = ['queued', 'sent', 'delivered', 'read', 'failed', 'cancelled', 'received'] as const satisfies readonly MessageStatus[]
 export const CHANNELS = ['sms', 'whatsapp'] as const
 
 export type Channel = (typeof CHANNELS)[number]
@@ -78,6 +78,7 @@ const MESSAGE_STATUS_AFTER = {
   messageDelivered: 'delivered',
   messageRead: 'read',
   messageFailed: 'failed',
+  messageCancelled: 'cancelled',
 } as const satisfies Required<StatusRules<MessageEvent, MessageStatus>>
 
 /** The status an event of `rules` leads to. */
@@ -141,18 +142,24 @@ const TENANT_COUNTERS: readonly TenantCounter[] = [
   'conversations_replied',
 ]
 
+/**
+ * Per tenant and channel: messages by current status, and `accepted`: messages the provider
+ * accepted (messageSent), whatever happened to them after — the base of the delivery rate.
+ */
+const MESSAGE_COUNTERS = [...MESSAGE_STATUSES, 'accepted'] as const
+
 type TenantCounters = Record<TenantCounter, number>
-type MessageCounters = Record<MessageStatus, number>
+type MessageCounters = Record<(typeof MESSAGE_COUNTERS)[number], number>
 
 const zeroTenant = Object.fromEntries(TENANT_COUNTERS.map((name) => [name, 0])) as TenantCounters
-const zeroMessages = Object.fromEntries(MESSAGE_STATUSES.map((name) => [name, 0])) as MessageCounters
+const zeroMessages = Object.fromEntries(MESSAGE_COUNTERS.map((name) => [name, 0])) as MessageCounters
 
 /** Per tenant: contacts, campaigns, templates and conversations by status. */
 export interface TenantCountsTable extends TenantCounters {
   tenant_id: string
 }
 
-/** Per tenant and channel: messages by current status. */
+/** Per tenant and channel: messages by current status, and those the provider accepted. */
 export interface MessageCountsTable extends MessageCounters {
   tenant_id: string
   channel: string
@@ -192,6 +199,8 @@ export interface MessageStatesTable {
   tenant_id: string
   channel: string
   status: MessageStatus
+  /** the provider accepted it (messageSent) */
+  accepted: boolean
 }
 
 export interface AnalyticsOverviewTables {
@@ -316,7 +325,7 @@ const messageKind: EntityKind<MessageStatesTable, MessageCounters> = {
   table: 'message_states',
   id: 'message_id',
   keyOf: (row) => ({ tenant_id: row.tenant_id, channel: row.channel }),
-  countsOf: (row) => ({ [row.status]: 1 }),
+  countsOf: (row) => ({ [row.status]: 1, accepted: one(row.accepted) }),
 }
 
 function applyContact(states: EntityStates<ContactStatesTable, TenantCounters>, event: ContactEvent): void {
@@ -371,10 +380,10 @@ async function handle(events: readonly RecordedEvent[], trx: Transaction<any>): 
       const { messageId, tenantId } = event.data
       const status = statusAfter<MessageEvent, MessageStatus>(MESSAGE_STATUS_AFTER, event)
       if (event.type === 'outboundMessageQueued' || event.type === 'inboundMessageReceived') {
-        messages.set({ message_id: messageId, tenant_id: tenantId, channel: event.data.channel, status })
+        messages.set({ message_id: messageId, tenant_id: tenantId, channel: event.data.channel, status, accepted: false })
       } else {
         const row = messages.get(messageId)
-        if (row) messages.set({ ...row, status })
+        if (row) messages.set({ ...row, status, accepted: row.accepted || event.type === 'messageSent' })
       }
       if (event.type === 'inboundMessageReceived' && event.data.conversationId) {
         const conversation = conversations.get(event.data.conversationId)
@@ -407,7 +416,7 @@ async function handle(events: readonly RecordedEvent[], trx: Transaction<any>): 
 export const analyticsOverview: Projection = {
   kind: 'projection',
   name: 'analytics_overview',
-  version: 1,
+  version: 2,
   eventTypes,
   async createTables(db) {
     let tenantCounts = db.schema.createTable('tenant_counts').addColumn('tenant_id', 'uuid', (c) => c.primaryKey())
@@ -415,7 +424,7 @@ export const analyticsOverview: Projection = {
     await tenantCounts.execute()
 
     let messageCounts = db.schema.createTable('message_counts').addColumn('tenant_id', 'uuid', (c) => c.notNull()).addColumn('channel', 'text', (c) => c.notNull())
-    for (const column of MESSAGE_STATUSES) messageCounts = messageCounts.addColumn(column, 'integer', (c) => c.notNull())
+    for (const column of MESSAGE_COUNTERS) messageCounts = messageCounts.addColumn(column, 'integer', (c) => c.notNull())
     await messageCounts.addPrimaryKeyConstraint('message_counts_pkey', ['tenant_id', 'channel']).execute()
 
     await db.schema
@@ -450,6 +459,7 @@ export const analyticsOverview: Projection = {
       .addColumn('tenant_id', 'uuid', (c) => c.notNull())
       .addColumn('channel', 'text', (c) => c.notNull())
       .addColumn('status', 'text', (c) => c.notNull())
+      .addColumn('accepted', 'boolean', (c) => c.notNull())
       .execute()
   },
   handle,
@@ -459,7 +469,10 @@ export const analyticsOverview: Projection = {
 
 const percent = (part: number, whole: number): number => (whole > 0 ? Math.round((part / whole) * 1000) / 10 : 0)
 
-export type MessageStatusCounts = MessageCounters
+export type MessageStatusCounts = Record<MessageStatus, number>
+
+const statusesOf = (counts: MessageCounters): MessageStatusCounts =>
+  Object.fromEntries(MESSAGE_STATUSES.map((status) => [status, counts[status]])) as MessageStatusCounts
 
 /** Message counts by status for one channel, or all channels. */
 export async function messageStatusCounts(db: Kysely<AnalyticsOverviewTables>, tenantId: string, channel?: Channel): Promise<MessageStatusCounts> {
@@ -468,11 +481,12 @@ export async function messageStatusCounts(db: Kysely<AnalyticsOverviewTables>, t
   const rows = await query.execute()
   const total = { ...zeroMessages }
   for (const row of rows) for (const status of MESSAGE_STATUSES) total[status] += Number(row[status])
-  return total
+  return statusesOf(total)
 }
 
 /** Outbound messages: every status but `received`. */
-export const outboundOf = (counts: MessageStatusCounts): number => counts.queued + counts.sent + counts.delivered + counts.read + counts.failed
+export const outboundOf = (counts: MessageStatusCounts): number =>
+  counts.queued + counts.sent + counts.delivered + counts.read + counts.failed + counts.cancelled
 
 /** Outbound messages that reached the handset: delivered, or delivered and then read. */
 export const deliveredOf = (counts: MessageStatusCounts): number => counts.delivered + counts.read
@@ -496,7 +510,7 @@ const sum = (values: readonly number[]): number => values.reduce((a, b) => a + b
 
 /**
  * The tenant's totals. Rates are in %, one decimal, 0 when their base is 0:
- * - delivery_rate: outbound messages delivered (or read) ÷ outbound messages;
+ * - delivery_rate: messages delivered (or read) ÷ messages sent (accepted by the provider: messageSent);
  * - read_rate: messages read ÷ messages delivered (a read message counts as delivered);
  * - failure_rate: outbound messages failed ÷ outbound messages;
  * - response_rate: conversations with at least one reply ÷ conversations;
@@ -510,16 +524,17 @@ export async function analyticsOverviewFor(db: Kysely<AnalyticsOverviewTables>, 
   const counts = { ...zeroTenant }
   if (tenantRow) for (const name of TENANT_COUNTERS) counts[name] = Number(tenantRow[name])
 
-  const byStatus = { ...zeroMessages }
+  const all = { ...zeroMessages }
   const byChannel = Object.fromEntries(CHANNELS.map((channel) => [channel, { outbound: 0, inbound: 0 }])) as AnalyticsOverview['messages']['by_channel']
   for (const row of messageRows) {
     const channelCounts = { ...zeroMessages }
-    for (const status of MESSAGE_STATUSES) {
-      channelCounts[status] = Number(row[status])
-      byStatus[status] += channelCounts[status]
+    for (const counter of MESSAGE_COUNTERS) {
+      channelCounts[counter] = Number(row[counter])
+      all[counter] += channelCounts[counter]
     }
-    if (isIn(byChannel, row.channel)) byChannel[row.channel] = { outbound: outboundOf(channelCounts), inbound: channelCounts.received }
+    if (isIn(byChannel, row.channel)) byChannel[row.channel] = { outbound: outboundOf(statusesOf(channelCounts)), inbound: channelCounts.received }
   }
+  const byStatus = statusesOf(all)
   const outbound = outboundOf(byStatus)
   const delivered = deliveredOf(byStatus)
 
@@ -541,7 +556,7 @@ export async function analyticsOverviewFor(db: Kysely<AnalyticsOverviewTables>, 
     conversations: { total: conversationsTotal, open: counts.conversations_open, closed: counts.conversations_closed, replied: counts.conversations_replied },
     templates: { total: sum(Object.values(templatesByStatus)), by_status: templatesByStatus },
     rates: {
-      delivery_rate: percent(delivered, outbound),
+      delivery_rate: percent(delivered, all.accepted),
       read_rate: percent(byStatus.read, delivered),
       failure_rate: percent(byStatus.failed, outbound),
       response_rate: percent(counts.conversations_replied, conversationsTotal),

@@ -16,8 +16,8 @@ import { narrow, upsertRows } from './engine/rowWrites.ts'
 /**
  * campaign_board: the campaign list and details. One row per campaign with its definition, status
  * and times (folded from the campaign's events), and the counts of its messages (folded from
- * message events that carry its id: queued = sent for now, delivered, read, failed), kept as
- * counters so each event adds exactly once.
+ * message events that carry its id: sent (accepted by the provider), delivered, read, failed,
+ * cancelled), kept as counters so each event adds exactly once.
  */
 export interface BoardCampaignsTable {
   campaign_id: string
@@ -181,7 +181,7 @@ async function handle(events: readonly RecordedEvent[], trx: Transaction<any>): 
 export const campaignBoard: Projection = {
   kind: 'projection',
   name: 'campaign_board',
-  version: 2,
+  version: 3,
   eventTypes,
   async createTables(db) {
     await db.schema
@@ -242,6 +242,7 @@ const withCounts = <T extends ReturnType<typeof campaignsWithCounts>>(query: T) 
       eb.fn.coalesce('campaign_message_counts.delivered', eb.lit(0)).as('delivered'),
       eb.fn.coalesce('campaign_message_counts.read', eb.lit(0)).as('read'),
       eb.fn.coalesce('campaign_message_counts.failed', eb.lit(0)).as('failed'),
+      eb.fn.coalesce('campaign_message_counts.cancelled', eb.lit(0)).as('cancelled'),
     ])
 
 /** A page of the tenant's campaigns (deleted ones never), newest first, with the total count for the filter. */
@@ -268,4 +269,28 @@ export async function listCampaigns(
 /** One campaign of the tenant, or undefined (missing, deleted or another tenant's). */
 export async function findCampaign(db: Kysely<CampaignBoardTables>, tenantId: string, campaignId: string): Promise<CampaignBoardRow | undefined> {
   return withCounts(campaignsWithCounts(db, tenantId).where('campaigns.campaign_id', '=', campaignId)).executeTakeFirst()
+}
+
+export interface WatchedCampaign {
+  campaignId: string
+  tenantId: string
+  status: CampaignStatus
+  scheduledAt: string | null
+  startedAt: string | null
+}
+
+/**
+ * Campaigns of every tenant in the given statuses (deleted ones never), a page at a time in id
+ * order after `afterId`: what the delivery workers re-arm at start-up (scheduled starts, timeouts).
+ */
+export async function campaignsInStatus(db: Kysely<CampaignBoardTables>, statuses: readonly CampaignStatus[], afterId: string | null, limit: number): Promise<WatchedCampaign[]> {
+  let query = db
+    .selectFrom('campaigns')
+    .select(['campaign_id', 'tenant_id', 'status', 'scheduled_at', 'started_at'])
+    .where('status', 'in', [...statuses])
+    .where('deleted_at', 'is', null)
+  if (afterId) query = query.where('campaign_id', '>', afterId)
+  const rows = await query.orderBy('campaign_id').limit(limit).execute()
+  const iso = (value: Date | string | null): string | null => (value === null ? null : new Date(value).toISOString())
+  return rows.map((row) => ({ campaignId: row.campaign_id, tenantId: row.tenant_id, status: row.status, scheduledAt: iso(row.scheduled_at), startedAt: iso(row.started_at) }))
 }

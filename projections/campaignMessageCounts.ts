@@ -5,9 +5,11 @@ import { addToCounters, CounterBatch } from './engine/rowWrites.ts'
 /**
  * The outcome counts of each campaign's messages, kept by every projection that shows them (the
  * campaign board, the message history), each in a table of its own: one count per message event
- * that carries a campaign id — sent (the provider accepted it), delivered, read, failed — added
- * as counters so each event adds exactly once. A message the provider never accepted (refused,
- * or failed before sending) is failed without being sent.
+ * that carries a campaign id — sent (the provider accepted it), delivered, read, failed, cancelled
+ * — added as counters so each event adds exactly once. A message the provider never accepted
+ * (refused, or failed before sending) is failed without being sent; a cancelled one (its contact
+ * opted out, the campaign was cancelled) was never handed to the provider. Each message ends in
+ * at most one of delivered, failed and cancelled: their sum is the campaign's final outcomes.
  */
 export interface CampaignMessageCountsTable {
   campaign_id: string
@@ -16,9 +18,10 @@ export interface CampaignMessageCountsTable {
   delivered: number
   read: number
   failed: number
+  cancelled: number
 }
 
-export type CountedMessageEvent = Extract<MessageEvent, { type: 'messageSent' | 'messageDelivered' | 'messageRead' | 'messageFailed' }>
+export type CountedMessageEvent = Extract<MessageEvent, { type: 'messageSent' | 'messageDelivered' | 'messageRead' | 'messageFailed' | 'messageCancelled' }>
 
 /** the count each counted message event adds to */
 const messageCounter = {
@@ -26,6 +29,7 @@ const messageCounter = {
   messageDelivered: 'delivered',
   messageRead: 'read',
   messageFailed: 'failed',
+  messageCancelled: 'cancelled',
 } as const satisfies Record<CountedMessageEvent['type'], keyof CampaignMessageCountsTable>
 
 export const countedMessageEventTypes = Object.keys(messageCounter) as CountedMessageEvent['type'][]
@@ -41,12 +45,13 @@ export async function createCampaignMessageCountsTable(db: Kysely<any>, table: s
     .addColumn('delivered', 'integer', (c) => c.notNull())
     .addColumn('read', 'integer', (c) => c.notNull())
     .addColumn('failed', 'integer', (c) => c.notNull())
+    .addColumn('cancelled', 'integer', (c) => c.notNull())
     .execute()
 }
 
 /** One batch's campaign message counts: message events added in memory, then written once. */
 export class CampaignMessageCounts {
-  readonly #counters = new CounterBatch({ sent: 0, delivered: 0, read: 0, failed: 0 })
+  readonly #counters = new CounterBatch({ sent: 0, delivered: 0, read: 0, failed: 0, cancelled: 0 })
 
   /** Counts a message event of a campaign; any other message event changes nothing. */
   add(event: MessageEvent): void {

@@ -8,7 +8,8 @@ import { narrow, upsertRows } from './engine/rowWrites.ts'
 
 /**
  * message_history: one row per message with its current status and timestamps, and the outcome
- * counts of every campaign (sent, delivered, read, failed).
+ * counts of every campaign (sent, delivered, read, failed, cancelled). A cancelled message keeps
+ * why in `failure_reason` (why it did not arrive) and when in `cancelled_at`.
  */
 export interface MessagesTable {
   message_id: string
@@ -28,6 +29,7 @@ export interface MessagesTable {
   delivered_at: Date | string | null
   read_at: Date | string | null
   failed_at: Date | string | null
+  cancelled_at: Date | string | null
   /** global position of the message's first event: a stable order for listing */
   position: number
 }
@@ -39,7 +41,7 @@ export interface MessageHistoryTables {
 
 export type MessageRow = Selectable<MessagesTable>
 
-const eventTypes = ['outboundMessageQueued', 'inboundMessageReceived', 'messageSent', 'messageDelivered', 'messageRead', 'messageFailed'] as const satisfies readonly MessageEvent['type'][]
+const eventTypes = ['outboundMessageQueued', 'inboundMessageReceived', 'messageSent', 'messageDelivered', 'messageRead', 'messageFailed', 'messageCancelled'] as const satisfies readonly MessageEvent['type'][]
 
 function apply(row: MessageRow | undefined, event: MessageEvent, position: number): MessageRow | undefined {
   const { data } = event
@@ -65,6 +67,7 @@ function apply(row: MessageRow | undefined, event: MessageEvent, position: numbe
         delivered_at: null,
         read_at: null,
         failed_at: null,
+        cancelled_at: null,
         position,
       }
     }
@@ -76,6 +79,8 @@ function apply(row: MessageRow | undefined, event: MessageEvent, position: numbe
       return row && { ...row, status: 'read', read_at: data.at, updated_at: data.at }
     case 'messageFailed':
       return row && { ...row, status: 'failed', failed_at: data.at, failure_reason: event.data.reason, updated_at: data.at }
+    case 'messageCancelled':
+      return row && { ...row, status: 'cancelled', cancelled_at: data.at, failure_reason: event.data.reason, updated_at: data.at }
   }
 }
 
@@ -98,7 +103,7 @@ async function handle(events: readonly RecordedEvent[], trx: Transaction<any>): 
 export const messageHistory: Projection = {
   kind: 'projection',
   name: 'message_history',
-  version: 2,
+  version: 3,
   eventTypes,
   async createTables(db) {
     await db.schema
@@ -120,11 +125,14 @@ export const messageHistory: Projection = {
       .addColumn('delivered_at', 'timestamptz')
       .addColumn('read_at', 'timestamptz')
       .addColumn('failed_at', 'timestamptz')
+      .addColumn('cancelled_at', 'timestamptz')
       .addColumn('position', 'bigint', (c) => c.notNull())
       .execute()
     await db.schema.createIndex('messages_by_tenant').on('messages').columns(['tenant_id', 'position']).execute()
     await db.schema.createIndex('messages_by_conversation').on('messages').columns(['conversation_id', 'position']).execute()
     await db.schema.createIndex('messages_by_campaign').on('messages').columns(['campaign_id', 'position']).execute()
+    // the queued messages a restarted worker sends again
+    await db.schema.createIndex('messages_queued').on('messages').columns(['position']).where(sql.ref('status'), '=', 'queued').execute()
     await createCampaignMessageCountsTable(db, 'campaign_delivery')
   },
   handle,
@@ -133,11 +141,24 @@ export const messageHistory: Projection = {
 export async function campaignOutcomeCounts(db: Kysely<MessageHistoryTables>, tenantId: string, campaignId: string): Promise<CampaignOutcomeCounts> {
   const row = await db
     .selectFrom('campaign_delivery')
-    .select(['sent', 'delivered', 'read', 'failed'])
+    .select(['sent', 'delivered', 'read', 'failed', 'cancelled'])
     .where('campaign_id', '=', campaignId)
     .where('tenant_id', '=', tenantId)
     .executeTakeFirst()
-  return row ?? { sent: 0, delivered: 0, read: 0, failed: 0 }
+  return row ?? { sent: 0, delivered: 0, read: 0, failed: 0, cancelled: 0 }
+}
+
+/** A page of outbound messages still queued (not sent, failed or cancelled), in log order, after `afterPosition`. */
+export async function queuedMessages(db: Kysely<MessageHistoryTables>, afterPosition: number, limit: number): Promise<{ messageId: string; tenantId: string; position: number }[]> {
+  const rows = await db
+    .selectFrom('messages')
+    .select(['message_id', 'tenant_id', 'position'])
+    .where('status', '=', 'queued')
+    .where('position', '>', afterPosition)
+    .orderBy('position')
+    .limit(limit)
+    .execute()
+  return rows.map((row) => ({ messageId: row.message_id, tenantId: row.tenant_id, position: Number(row.position) }))
 }
 
 export interface MessageFilter {

@@ -10,12 +10,16 @@ import { createTenantZonesTable, TenantZones, tenantZone, tenantZoneEventTypes, 
 
 /**
  * performance_overview: running totals per tenant and message volume per local month, behind
- * GET /performance/overview/. Delivery is credited to the month the message was sent in, so each
- * month's delivery rate is "of what we sent that month, how much arrived".
+ * GET /performance/overview/. "Sent" means the provider accepted the message (messageSent), and a
+ * delivery is credited to the month the message was sent in, so each month's delivery rate is
+ * "of what the provider accepted that month, how much arrived".
  *
  * Definitions (also in the README):
  * - total_messages: outbound + inbound messages;
- * - delivery_rate: outbound messages delivered (or read) ÷ outbound messages, in %;
+ * - delivery_rate: messages delivered (or read) ÷ messages sent (messageSent), in %;
+ * - message_volume chart: messages created (queued outbound and received inbound) per local month;
+ * - delivery_rates chart: per local month, the deliveries of the messages sent that month ÷ the
+ *   messages sent that month;
  * - response_rate: conversations with at least one inbound reply ÷ conversations, in %;
  * - active_conversations: conversations that are open;
  * - campaign_success_rate: completed ÷ (completed + cancelled + failed) campaigns, in %.
@@ -24,6 +28,8 @@ export interface TenantTotalsTable {
   tenant_id: string
   outbound: number
   inbound: number
+  /** messages the provider accepted (messageSent) */
+  sent: number
   delivered: number
   conversations: number
   conversations_replied: number
@@ -39,10 +45,13 @@ export interface MonthlyVolumeTable {
   month: string
   messages: number
   outbound: number
+  /** messages the provider accepted in this month */
+  sent: number
+  /** deliveries of the messages sent in this month (whenever they were reported) */
   delivered: number
 }
 
-/** The month each outbound message was sent in, to credit its delivery to that month. */
+/** The month each message was sent in (messageSent), to credit its delivery to that month. */
 export interface SentMonthsTable {
   message_id: string
   month: string
@@ -62,7 +71,7 @@ export interface PerformanceOverviewTables {
 
 type HandledEvent =
   | TenantZoneEvent
-  | Extract<MessageEvent, { type: 'outboundMessageQueued' | 'inboundMessageReceived' | 'messageDelivered' }>
+  | Extract<MessageEvent, { type: 'outboundMessageQueued' | 'inboundMessageReceived' | 'messageSent' | 'messageDelivered' }>
   | ConversationEvent
   | Extract<CampaignEvent, { type: 'campaignStarted' | 'campaignCompleted' | 'campaignCancelled' }>
 
@@ -70,6 +79,7 @@ const eventTypes = [
   ...tenantZoneEventTypes,
   'outboundMessageQueued',
   'inboundMessageReceived',
+  'messageSent',
   'messageDelivered',
   'conversationStarted',
   'conversationClosed',
@@ -82,6 +92,7 @@ const eventTypes = [
 const zeroTotals = {
   outbound: 0,
   inbound: 0,
+  sent: 0,
   delivered: 0,
   conversations: 0,
   conversations_replied: 0,
@@ -91,7 +102,7 @@ const zeroTotals = {
   campaigns_cancelled: 0,
   campaigns_failed: 0,
 }
-const zeroMonth = { messages: 0, outbound: 0, delivered: 0 }
+const zeroMonth = { messages: 0, outbound: 0, sent: 0, delivered: 0 }
 
 async function handle(events: readonly RecordedEvent[], trx: Transaction<any>): Promise<void> {
   const db = trx as Transaction<PerformanceOverviewTables>
@@ -123,6 +134,12 @@ async function handle(events: readonly RecordedEvent[], trx: Transaction<any>): 
         const month = localMonth(event.data.at, zones.zoneOf(event.data.tenantId))
         totals.add(tenant, { outbound: 1 })
         months.add({ ...tenant, month }, { messages: 1, outbound: 1 })
+        break
+      }
+      case 'messageSent': {
+        const month = localMonth(event.data.at, zones.zoneOf(event.data.tenantId))
+        totals.add(tenant, { sent: 1 })
+        months.add({ ...tenant, month }, { sent: 1 })
         sentMonth.set(event.data.messageId, month)
         newSentMonths.push({ message_id: event.data.messageId, month })
         break
@@ -181,7 +198,7 @@ async function handle(events: readonly RecordedEvent[], trx: Transaction<any>): 
 export const performanceOverview: Projection = {
   kind: 'projection',
   name: 'performance_overview',
-  version: 1,
+  version: 2,
   eventTypes,
   async createTables(db) {
     await createTenantZonesTable(db)
@@ -194,6 +211,7 @@ export const performanceOverview: Projection = {
       .addColumn('month', 'text', (c) => c.notNull())
       .addColumn('messages', 'integer', (c) => c.notNull())
       .addColumn('outbound', 'integer', (c) => c.notNull())
+      .addColumn('sent', 'integer', (c) => c.notNull())
       .addColumn('delivered', 'integer', (c) => c.notNull())
       .addPrimaryKeyConstraint('monthly_volume_pkey', ['tenant_id', 'month'])
       .execute()
@@ -241,14 +259,14 @@ export async function performanceOverviewFor(db: Kysely<PerformanceOverviewTable
   return {
     metrics: {
       total_messages: totals.outbound + totals.inbound,
-      delivery_rate: percent(totals.delivered, totals.outbound),
+      delivery_rate: percent(totals.delivered, totals.sent),
       response_rate: percent(totals.conversations_replied, totals.conversations),
       active_conversations: totals.conversations_open,
       campaign_success_rate: percent(totals.campaigns_completed, finishedCampaigns),
     },
     charts: {
       message_volume: { labels, data: monthKeys.map((month) => byMonth.get(month)?.messages ?? 0) },
-      delivery_rates: { labels, data: monthKeys.map((month) => percent(byMonth.get(month)?.delivered ?? 0, byMonth.get(month)?.outbound ?? 0)) },
+      delivery_rates: { labels, data: monthKeys.map((month) => percent(byMonth.get(month)?.delivered ?? 0, byMonth.get(month)?.sent ?? 0)) },
     },
     coming_soon: totals.outbound + totals.inbound + totals.conversations + totals.campaigns_started === 0,
   }

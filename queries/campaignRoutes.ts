@@ -35,8 +35,9 @@ const money = (amount: number): number => Math.round(amount * 100) / 100
 
 /**
  * A campaign with its real-time numbers and what may be done with it (the spec's list sample):
- * - sent_count: messages queued for the campaign (sending is not yet separate from queueing);
- * - progress_percentage: messages with a final outcome (delivered, read or failed) ÷ recipients;
+ * - sent_count: messages the provider accepted (messageSent);
+ * - progress_percentage: messages with a final outcome (delivered, read, failed, or cancelled —
+ *   never sent because the contact opted out or the campaign ended) ÷ recipients;
  * - delivery_rate: delivered (or read) ÷ sent; read_rate: read ÷ delivered; in %, one decimal;
  * - actual_cost: sent × billable parts per message × price per part;
  * - is_active: scheduled, running or paused; can_*: the state machine's rules.
@@ -46,6 +47,7 @@ export function campaignBoardView(row: CampaignBoardRow) {
   const delivered = Number(row.delivered)
   const read = Number(row.read)
   const failed = Number(row.failed)
+  const cancelled = Number(row.cancelled)
   return {
     id: row.campaign_id,
     name: row.name,
@@ -66,7 +68,7 @@ export function campaignBoardView(row: CampaignBoardRow) {
     failed_count: failed,
     estimated_cost: row.estimated_cost,
     actual_cost: money(sent * row.billable_parts * row.price_per_part),
-    progress_percentage: Math.min(100, percent(delivered + failed, row.total_recipients)),
+    progress_percentage: Math.min(100, percent(delivered + failed + cancelled, row.total_recipients)),
     delivery_rate: percent(delivered, sent),
     read_rate: percent(read, delivered),
     is_active: isActive(row.status),

@@ -48,12 +48,15 @@ export interface RecipientResolution {
 }
 
 export interface CampaignOutcomeCounts {
-  /** outbound messages created for the campaign */
+  /** the campaign's messages the provider accepted (messageSent) */
   sent: number
-  /** of those, delivered (a read message counts as delivered too) */
+  /** delivered (a read message counts as delivered too) */
   delivered: number
   read: number
+  /** failed: refused by the provider, or reported failed after sending */
   failed: number
+  /** never sent: the contact opted out or was deleted, or the campaign ended first */
+  cancelled: number
 }
 
 export interface CampaignOutcomes {

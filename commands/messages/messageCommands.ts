@@ -192,3 +192,27 @@ export async function queueCampaignMessage(
     return { created: false, position: existing.lastPosition }
   }
 }
+
+/**
+ * A queued message that will not be sent (its contact opted out or was deleted, its campaign
+ * ended): messageCancelled. Cancelling a cancelled message again changes nothing; any other
+ * status is INVALID_STATUS (it left already).
+ */
+export async function cancelQueuedMessage(
+  store: EventStore,
+  context: CommandContext,
+  messageId: string,
+  reason: string,
+): Promise<MessageOutcome & { events: MessageEvent[] }> {
+  const outcome = await executeCommand(
+    store,
+    messageDecider,
+    messageStream(messageId),
+    (): MessageCommand => ({ type: 'cancel', reason, now: context.now }),
+    context,
+    (state) => {
+      if (state.status === 'absent' || state.tenantId !== context.tenantId) throw new NotFound('Message not found')
+    },
+  )
+  return { message: messageOf(outcome.state), position: outcome.position, events: outcome.events }
+}

@@ -7,9 +7,9 @@ import type { MessageEvent } from './messageEvents.ts'
 
 export type ChannelName = Static<typeof Channel>
 
-export type OutboundStatus = 'queued' | 'sent' | 'delivered' | 'read' | 'failed'
+export type OutboundStatus = 'queued' | 'sent' | 'delivered' | 'read' | 'failed' | 'cancelled'
 /** The statuses a delivery report can announce. */
-export type ReportedStatus = Exclude<OutboundStatus, 'queued'>
+export type ReportedStatus = Exclude<OutboundStatus, 'queued' | 'cancelled'>
 
 interface MessageCommon {
   messageId: string
@@ -34,6 +34,12 @@ export interface OutboundMessage extends MessageCommon {
   readAt: string | null
   failedAt: string | null
   failureReason: string | null
+  cancelledAt: string | null
+  cancellationReason: string | null
+  /** POST /sms/send: the request that queued it (null for conversation and campaign messages) */
+  batchId: string | null
+  /** the sender id the request asked for; null: the provider's default */
+  senderId: string | null
 }
 
 export interface InboundMessage extends MessageCommon {
@@ -87,9 +93,13 @@ export type MessageCommand =
       content: string
       sentBy: Actor
       now: Date
+      /** POST /sms/send: its batch and the sender id it asked for */
+      origin?: { batchId: string; senderId: string | null }
     }
   | { type: 'receiveInbound'; refs: MessageRefs; sender: InboundSender; conversationSubject: string; channel: ChannelName; content: string; now: Date }
   | { type: 'recordStatus'; report: StatusReport; now: Date }
+  /** the message will not be sent (its contact opted out, its campaign ended); only a queued message */
+  | { type: 'cancel'; reason: string; now: Date }
 
 /** The delivery steps in order; a report may skip some and implies the ones it skipped. */
 const PROGRESS = ['queued', 'sent', 'delivered', 'read'] as const
@@ -125,6 +135,7 @@ function queueOutbound(command: Extract<MessageCommand, { type: 'queueOutbound' 
         content: command.content,
         sentBy: { userId: command.sentBy.userId, name: command.sentBy.name },
         at: command.now.toISOString(),
+        ...(command.origin ? { batchId: command.origin.batchId, senderId: command.origin.senderId } : {}),
       },
     },
   ]
@@ -185,7 +196,7 @@ function recordStatus(command: Extract<MessageCommand, { type: 'recordStatus' }>
     if (state.status === 'failed') return []
     return [{ type: 'messageFailed', data: { ...refs, reason: report.reason, at } }]
   }
-  if (state.status === 'failed') return []
+  if (state.status === 'failed' || state.status === 'cancelled') return []
   const from = PROGRESS.indexOf(state.status)
   const to = PROGRESS.indexOf(report.status)
   const events: MessageEvent[] = []
@@ -193,6 +204,17 @@ function recordStatus(command: Extract<MessageCommand, { type: 'recordStatus' }>
     events.push(progressEvent(PROGRESS[step] as Exclude<ProgressStatus, 'queued'>, refs, report.providerMessageId, at))
   }
   return events
+}
+
+/** queued → cancelled; cancelling a cancelled message again changes nothing. */
+function cancel(command: Extract<MessageCommand, { type: 'cancel' }>, state: MessageState): MessageEvent[] {
+  if (state.status === 'absent') throw new NotFound('Message not found')
+  if (state.direction !== 'outbound') {
+    throw new BusinessRuleViolation('Only outbound messages can be cancelled', 'INVALID_DIRECTION', { message_id: state.messageId, direction: state.direction })
+  }
+  if (state.status === 'cancelled') return []
+  if (state.status !== 'queued') throw invalidStatus('Message cannot be cancelled', state.status, ['queued'])
+  return [{ type: 'messageCancelled', data: { ...refsOf(state), reason: command.reason, at: command.now.toISOString() } }]
 }
 
 export function decide(command: MessageCommand, state: MessageState): MessageEvent[] {
@@ -203,6 +225,8 @@ export function decide(command: MessageCommand, state: MessageState): MessageEve
       return receiveInbound(command, state)
     case 'recordStatus':
       return recordStatus(command, state)
+    case 'cancel':
+      return cancel(command, state)
     default:
       return unreachable(command)
   }
@@ -233,6 +257,10 @@ export function evolve(state: MessageState, event: MessageEvent): MessageState {
         readAt: null,
         failedAt: null,
         failureReason: null,
+        cancelledAt: null,
+        cancellationReason: null,
+        batchId: event.data.batchId ?? null,
+        senderId: event.data.senderId ?? null,
         createdAt: event.data.at,
         updatedAt: event.data.at,
       }
@@ -267,6 +295,14 @@ export function evolve(state: MessageState, event: MessageEvent): MessageState {
       return whenOutbound(state, (message) => ({ ...message, status: 'read', readAt: event.data.at, updatedAt: event.data.at }))
     case 'messageFailed':
       return whenOutbound(state, (message) => ({ ...message, status: 'failed', failedAt: event.data.at, failureReason: event.data.reason, updatedAt: event.data.at }))
+    case 'messageCancelled':
+      return whenOutbound(state, (message) => ({
+        ...message,
+        status: 'cancelled',
+        cancelledAt: event.data.at,
+        cancellationReason: event.data.reason,
+        updatedAt: event.data.at,
+      }))
     default:
       return unreachable(event)
   }

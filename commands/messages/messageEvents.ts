@@ -12,7 +12,7 @@ const MessageRefs = {
   campaignId: NullableString,
 }
 
-/** An outbound message accepted for sending (from a conversation or a campaign). */
+/** An outbound message accepted for sending (from a conversation, a campaign or POST /sms/send). */
 export const OutboundMessageQueued = Type.Object({
   type: Type.Literal('outboundMessageQueued'),
   data: Type.Object({
@@ -23,6 +23,9 @@ export const OutboundMessageQueued = Type.Object({
     content: Type.String(),
     sentBy: ActorData,
     at: Type.String(),
+    /** POST /sms/send: the request (batch) that queued it, and the sender id it asked for */
+    batchId: Type.Optional(Type.String()),
+    senderId: Type.Optional(NullableString),
   }),
 })
 
@@ -61,7 +64,16 @@ export const MessageFailed = Type.Object({
   data: Type.Object({ ...MessageRefs, reason: Type.String(), at: Type.String() }),
 })
 
-export const MessageEvent = Type.Union([OutboundMessageQueued, InboundMessageReceived, MessageSent, MessageDelivered, MessageRead, MessageFailed])
+/**
+ * A queued message that will not be sent: its contact opted out or was deleted before it left,
+ * or its campaign was cancelled or ended first. Final, like failed, but never handed to a provider.
+ */
+export const MessageCancelled = Type.Object({
+  type: Type.Literal('messageCancelled'),
+  data: Type.Object({ ...MessageRefs, reason: Type.String(), at: Type.String() }),
+})
+
+export const MessageEvent = Type.Union([OutboundMessageQueued, InboundMessageReceived, MessageSent, MessageDelivered, MessageRead, MessageFailed, MessageCancelled])
 export type MessageEvent = Static<typeof MessageEvent>
 
-export type MessageStatus = 'queued' | 'sent' | 'delivered' | 'read' | 'failed' | 'received'
+export type MessageStatus = 'queued' | 'sent' | 'delivered' | 'read' | 'failed' | 'cancelled' | 'received'

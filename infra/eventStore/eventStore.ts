@@ -102,6 +102,11 @@ export interface EventStore {
    * everything committed before this call.
    */
   headPosition(): Promise<number>
+  /**
+   * How many events match, between two positions (for progress reports). Optional: a store that
+   * cannot count cheaply leaves it out and progress is shown by position instead.
+   */
+  countEvents?(options: { after?: number; upTo: number; eventTypes?: readonly string[] }): Promise<number>
   /** called with a position hint whenever new events may be readable; returns the unsubscribe */
   onAppended(listener: (position: number) => void): () => void
   close(): Promise<void>

@@ -348,6 +348,13 @@ export class PostgresEventStore implements EventStore {
     return rows[0]?.head ?? 0
   }
 
+  async countEvents(options: { after?: number; upTo: number; eventTypes?: readonly string[] }): Promise<number> {
+    const filters = [sql`position > ${options.after ?? 0}`, sql`position <= ${options.upTo}`]
+    if (options.eventTypes) filters.push(sql`event_type = any(${[...options.eventTypes]}::text[])`)
+    const { rows } = await sql<{ count: number }>`select count(*)::bigint as count from es_events where ${sql.join(filters, sql` and `)}`.execute(this.#db)
+    return Number(rows[0]?.count ?? 0)
+  }
+
   onAppended(listener: (position: number) => void): () => void {
     this.#listeners.add(listener)
     return () => this.#listeners.delete(listener)

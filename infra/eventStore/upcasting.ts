@@ -80,6 +80,11 @@ export class UpcastingEventStore implements EventStore {
     return this.#inner.headPosition()
   }
 
+  get countEvents(): EventStore['countEvents'] {
+    const inner = this.#inner
+    return inner.countEvents ? (options) => inner.countEvents!(options) : undefined
+  }
+
   onAppended(listener: (position: number) => void): () => void {
     return this.#inner.onAppended(listener)
   }

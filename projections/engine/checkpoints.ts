@@ -1,7 +1,7 @@
 import { sql, type Generated, type Kysely, type Selectable } from 'kysely'
 import type { MigrationSet } from '../../infra/database/migrations.ts'
 
-export type SubscriberStatus = 'starting' | 'catching_up' | 'live' | 'failed' | 'stopped'
+export type SubscriberStatus = 'starting' | 'catching_up' | 'live' | 'failed' | 'stopped' | 'rebuilding' | 'superseded'
 
 export interface ProjectionCheckpointsTable {
   name: string
@@ -12,9 +12,27 @@ export interface ProjectionCheckpointsTable {
   updated_at: Generated<Date>
 }
 
+/** A projection's replay: building its next tables beside the serving ones (at most one per projection). */
+export interface ProjectionReplaysTable {
+  name: string
+  target_version: number
+  state: 'running' | 'swapped' | 'cancelled' | 'failed'
+  /** matching events up to the head when the replay began (null when the store cannot count) */
+  total_events: number | null
+  head_at_start: number
+  last_error: string | null
+  requested_by: string
+  started_at: Generated<Date>
+  updated_at: Generated<Date>
+  finished_at: Date | null
+}
+
 export interface EngineTables {
   projection_checkpoints: ProjectionCheckpointsTable
+  projection_replays: ProjectionReplaysTable
 }
+
+export type ReplayRow = Selectable<ProjectionReplaysTable>
 
 export type Checkpoint = Selectable<ProjectionCheckpointsTable>
 
@@ -36,6 +54,34 @@ export const checkpointMigrations: MigrationSet = {
       await db.schema.dropTable('projection_checkpoints').ifExists().execute()
     },
   },
+}
+
+export const replayMigrations: MigrationSet = {
+  '20261122110000_projection_replays': {
+    async up(db) {
+      await db.schema
+        .createTable('projection_replays')
+        .addColumn('name', 'text', (c) => c.primaryKey())
+        .addColumn('target_version', 'integer', (c) => c.notNull())
+        .addColumn('state', 'text', (c) => c.notNull())
+        .addColumn('total_events', 'bigint')
+        .addColumn('head_at_start', 'bigint', (c) => c.notNull())
+        .addColumn('last_error', 'text')
+        .addColumn('requested_by', 'text', (c) => c.notNull())
+        .addColumn('started_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
+        .addColumn('updated_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
+        .addColumn('finished_at', 'timestamptz')
+        .execute()
+    },
+    async down(db) {
+      await db.schema.dropTable('projection_replays').ifExists().execute()
+    },
+  },
+}
+
+/** The checkpoint a projection serves from: its only row by name (the newest version if a legacy database has several). */
+export async function readLiveCheckpoint(db: Kysely<EngineTables>, name: string): Promise<Checkpoint | undefined> {
+  return db.selectFrom('projection_checkpoints').selectAll().where('name', '=', name).orderBy('version', 'desc').executeTakeFirst()
 }
 
 export async function readCheckpoint(db: Kysely<EngineTables>, name: string, version: number): Promise<Checkpoint | undefined> {

@@ -3,7 +3,7 @@ import type { RecordedEvent } from '../../infra/eventStore/eventStore.ts'
 
 /**
  * A projection: a read model folded from events. It owns its tables, which live in a schema of
- * their own per version (`proj_<name>_v<version>`): a new version is built beside the old one.
+ * their own (`proj_<name>`); a new version is built beside them by a replay and swapped in.
  * `handle` gets a batch of events and a transaction whose search_path is that schema, so it writes
  * unqualified table names; the engine commits the batch and the checkpoint together.
  *
@@ -36,9 +36,19 @@ export interface Reactor {
 
 export type Subscriber = Projection | Reactor
 
-export const projectionSchema = (name: string, version: number): string => `proj_${name}_v${version}`
+/**
+ * The schema that serves a projection's tables (`proj_<name>`), whatever version built them; a
+ * replay builds the next tables beside it, in `proj_<name>__replay`, and swaps the two names.
+ */
+export const projectionSchema = (name: string): string => `proj_${name}`
+
+/** Where a replay builds a projection's next tables while the current ones keep serving. */
+export const replaySchema = (name: string): string => `proj_${name}__replay`
+
+/** The checkpoint of a projection's replay, beside the projection's own. */
+export const replayCheckpointName = (name: string): string => `${name}@replay`
 
 /** A Kysely handle whose unqualified table names are the projection's current tables. */
-export function readModel<Tables>(db: Kysely<any>, projection: { name: string; version: number }): Kysely<Tables> {
-  return db.withSchema(projectionSchema(projection.name, projection.version)) as Kysely<Tables>
+export function readModel<Tables>(db: Kysely<any>, projection: { name: string }): Kysely<Tables> {
+  return db.withSchema(projectionSchema(projection.name)) as Kysely<Tables>
 }

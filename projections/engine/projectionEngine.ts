@@ -1,7 +1,11 @@
 import { sql, type Kysely } from 'kysely'
-import type { EventStore, RecordedEvent } from '../../infra/eventStore/eventStore.ts'
-import { advanceCheckpoint, readCheckpoint, recordCheckpointStatus, type EngineTables, type SubscriberStatus } from './checkpoints.ts'
+import type { EventStore } from '../../infra/eventStore/eventStore.ts'
+import { readLiveCheckpoint, type EngineTables, type SubscriberStatus } from './checkpoints.ts'
 import { projectionSchema, type Projection, type Subscriber } from './projection.ts'
+import { ProjectionReplay, type ReplayProgress } from './projectionReplay.ts'
+import { createProjectionTables, SubscriberRunner, type ResolvedEngineOptions } from './subscriberRunner.ts'
+
+export { CheckpointMoved, SubscriberRunner, type ResolvedEngineOptions, type RunnerIdentity } from './subscriberRunner.ts'
 
 export interface EngineLogger {
   info(object: object, message?: string): void
@@ -21,6 +25,11 @@ export interface EngineOptions {
   pollIntervalMs?: number
   /** persist a checkpoint that only skipped unrelated events at most this often */
   idleCheckpointIntervalMs?: number
+  /**
+   * The database is one connection (the embedded PGlite): a transaction holds it whole, so a
+   * replay's swap cannot read events while it holds the projection's checkpoint.
+   */
+  singleConnection?: boolean
 }
 
 export interface SubscriberReport {
@@ -30,244 +39,29 @@ export interface SubscriberReport {
   position: number
   status: SubscriberStatus
   lastError: string | null
+  /** the replay building this projection's next tables, if one runs */
+  replay: ReplayProgress | null
 }
 
-class CheckpointMoved extends Error {}
-
-type ResolvedOptions = Required<Omit<EngineOptions, 'logger'>> & { logger: EngineLogger }
-
-/** Runs one subscriber: catch-up from its checkpoint, then live on the store's notifications. */
-class SubscriberRunner {
-  readonly subscriber: Subscriber
-  readonly #engine: ResolvedOptions
-  position = 0
-  #persisted = 0
-  #persistedAt = 0
-  #hint = 0
-  status: SubscriberStatus = 'starting'
-  lastError: string | null = null
-  #running = false
-  #loop: Promise<void> | undefined
-  #wake: (() => void) | undefined
-  #waiters: { position: number; resolve: (reached: boolean) => void }[] = []
-
-  constructor(subscriber: Subscriber, engine: ResolvedOptions) {
-    this.subscriber = subscriber
-    this.#engine = engine
-  }
-
-  get #db(): Kysely<EngineTables> {
-    return this.#engine.db as Kysely<EngineTables>
-  }
-
-  /** Creates the checkpoint row (and a projection's schema and tables) on first run. */
-  async prepare(): Promise<void> {
-    const { name, version } = this.subscriber
-    const existing = await readCheckpoint(this.#db, name, version)
-    if (!existing) {
-      // reactors start at the head: they react to what happens from now on, not to history
-      const start = this.subscriber.kind === 'reactor' ? await this.#engine.store.headPosition() : 0
-      await this.#engine.db.transaction().execute(async (trx) => {
-        await sql`select pg_advisory_xact_lock(hashtext(${`projection:${name}:${version}`}))`.execute(trx)
-        const again = await readCheckpoint(trx as Kysely<EngineTables>, name, version)
-        if (again) return
-        if (this.subscriber.kind === 'projection') {
-          const schema = projectionSchema(name, version)
-          await sql`create schema if not exists ${sql.id(schema)}`.execute(trx)
-          // unqualified names in createTables land in the projection's schema
-          await sql`select set_config('search_path', ${`${schema}, public`}, true)`.execute(trx)
-          await this.subscriber.createTables(trx, schema)
-        }
-        await trx.insertInto('projection_checkpoints').values({ name, version, position: start, status: 'catching_up', last_error: null }).execute()
-      })
-    }
-    const checkpoint = await readCheckpoint(this.#db, name, version)
-    this.position = this.#persisted = checkpoint?.position ?? 0
-    this.#persistedAt = Date.now()
-  }
-
-  start(): void {
-    if (this.#running) return
-    this.#running = true
-    this.status = 'catching_up'
-    this.#loop = this.#run()
-  }
-
-  async stop(): Promise<void> {
-    this.#running = false
-    this.#wake?.()
-    await this.#loop
-    this.status = 'stopped'
-    for (const waiter of this.#waiters.splice(0)) waiter.resolve(false)
-  }
-
-  notify(position: number): void {
-    if (position > this.#hint) this.#hint = position
-    this.#wake?.()
-  }
-
-  waitFor(position: number, timeoutMs: number): Promise<boolean> {
-    if (this.position >= position) return Promise.resolve(true)
-    if (timeoutMs <= 0) return Promise.resolve(false)
-    if (!this.#running) return this.#pollCheckpoint(position, timeoutMs)
-    return new Promise((resolve) => {
-      const waiter = { position, resolve }
-      this.#waiters.push(waiter)
-      const timer = setTimeout(() => {
-        this.#waiters = this.#waiters.filter((w) => w !== waiter)
-        resolve(this.position >= position)
-      }, timeoutMs)
-      timer.unref?.()
-      waiter.resolve = (reached) => {
-        clearTimeout(timer)
-        resolve(reached)
-      }
-    })
-  }
-
-  /**
-   * When another process runs this projection, its committed checkpoint is what tells: poll it.
-   * (That process persists a checkpoint that only skipped unrelated events every few seconds.)
-   */
-  async #pollCheckpoint(position: number, timeoutMs: number): Promise<boolean> {
-    const deadline = Date.now() + timeoutMs
-    for (;;) {
-      const checkpoint = await readCheckpoint(this.#db, this.subscriber.name, this.subscriber.version)
-      if (checkpoint && checkpoint.position >= position) {
-        this.position = Math.max(this.position, checkpoint.position)
-        return true
-      }
-      if (Date.now() >= deadline) return false
-      await new Promise((resolve) => setTimeout(resolve, Math.min(50, Math.max(1, deadline - Date.now()))))
-    }
-  }
-
-  report(): SubscriberReport {
-    const { name, version, kind } = this.subscriber
-    return { name, version, kind, position: this.position, status: this.status, lastError: this.lastError }
-  }
-
-  #moved(to: number): void {
-    this.position = to
-    const reached = this.#waiters.filter((w) => w.position <= to)
-    this.#waiters = this.#waiters.filter((w) => w.position > to)
-    for (const waiter of reached) waiter.resolve(true)
-  }
-
-  async #run(): Promise<void> {
-    let failures = 0
-    let invisibleRetries = 0
-    while (this.#running) {
-      let readAny = false
-      try {
-        readAny = await this.#step()
-        if (failures > 0 || this.status !== 'live') {
-          this.status = 'live'
-          this.lastError = null
-          if (failures > 0) await recordCheckpointStatus(this.#db, this.subscriber.name, this.subscriber.version, 'live', null)
-        }
-        failures = 0
-      } catch (error) {
-        if (error instanceof CheckpointMoved) {
-          // another runner of the same projection committed first: continue from its checkpoint
-          const checkpoint = await readCheckpoint(this.#db, this.subscriber.name, this.subscriber.version).catch(() => undefined)
-          if (checkpoint) {
-            this.#persisted = checkpoint.position
-            this.#moved(Math.max(this.position, checkpoint.position))
-          }
-          continue
-        }
-        if (!this.#running) break
-        failures++
-        this.status = 'failed'
-        this.lastError = error instanceof Error ? error.message : String(error)
-        this.#engine.logger.error({ err: error, projection: this.subscriber.name, position: this.position, failures }, 'projection batch failed; retrying')
-        await recordCheckpointStatus(this.#db, this.subscriber.name, this.subscriber.version, 'failed', this.lastError).catch(() => undefined)
-        await this.#pause(Math.min(30_000, 250 * 2 ** Math.min(failures, 7)))
-        continue
-      }
-      if (readAny) {
-        invisibleRetries = 0
-        continue
-      }
-      if (this.#hint > this.position) {
-        // notified of events we cannot see yet: an earlier writer's transaction is still open
-        invisibleRetries++
-        await this.#pause(Math.min(200, 2 ** invisibleRetries))
-      } else {
-        invisibleRetries = 0
-        await this.#pause(this.#engine.pollIntervalMs)
-      }
-    }
-  }
-
-  #pause(ms: number): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const timer = setTimeout(done, ms)
-      function done() {
-        clearTimeout(timer)
-        resolve()
-      }
-      this.#wake = done
-    }).finally(() => {
-      this.#wake = undefined
-    })
-  }
-
-  /** One read and, if it found events, one committed batch. True when events were handled. */
-  async #step(): Promise<boolean> {
-    const { store, batchSize } = this.#engine
-    const slice = await store.readAll({ after: this.position, limit: batchSize, eventTypes: this.subscriber.eventTypes })
-    if (slice.events.length === 0) {
-      if (slice.scannedTo > this.position) {
-        this.#moved(slice.scannedTo)
-        if (Date.now() - this.#persistedAt >= this.#engine.idleCheckpointIntervalMs) await this.#persist(slice.scannedTo)
-      }
-      return false
-    }
-    await this.#commit(slice.events, slice.scannedTo)
-    this.#moved(slice.scannedTo)
-    return true
-  }
-
-  async #persist(to: number): Promise<void> {
-    const ok = await advanceCheckpoint(this.#db, this.subscriber.name, this.subscriber.version, this.#persisted, to)
-    if (!ok) throw new CheckpointMoved()
-    this.#persisted = to
-    this.#persistedAt = Date.now()
-  }
-
-  async #commit(events: readonly RecordedEvent[], to: number): Promise<void> {
-    const subscriber = this.subscriber
-    if (subscriber.kind === 'reactor') {
-      await subscriber.handle(events)
-      await this.#persist(to)
-      return
-    }
-    await this.#commitProjection(subscriber, events, to)
-  }
-
-  async #commitProjection(projection: Projection, events: readonly RecordedEvent[], to: number): Promise<void> {
-    const schema = projectionSchema(projection.name, projection.version)
-    await this.#engine.db.transaction().execute(async (trx) => {
-      await sql`select set_config('search_path', ${`${schema}, public`}, true)`.execute(trx)
-      const ok = await advanceCheckpoint(trx as Kysely<EngineTables>, projection.name, projection.version, this.#persisted, to)
-      if (!ok) throw new CheckpointMoved()
-      await projection.handle(events, trx)
-    })
-    this.#persisted = to
-    this.#persistedAt = Date.now()
-  }
+async function schemaExists(db: Kysely<any>, schema: string): Promise<boolean> {
+  const { rows } = await sql<{ found: boolean }>`select exists (select 1 from information_schema.schemata where schema_name = ${schema}) as found`.execute(db)
+  return rows[0]?.found === true
 }
 
 /**
  * The projector engine: runs every registered projection and reactor, each from its own
  * checkpoint, woken by the event store's notifications. A failing subscriber stops at the failing
- * batch and retries with backoff while the others go on.
+ * batch and retries with backoff while the others go on. A projection whose code version is newer
+ * than the version its tables were built with is rebuilt by a replay while the old tables keep
+ * serving; `replay()` rebuilds one on request.
  */
 export class ProjectionEngine {
-  readonly #options: ResolvedOptions
+  readonly #options: ResolvedEngineOptions
   readonly #runners = new Map<string, SubscriberRunner>()
+  readonly #replays = new Map<string, ProjectionReplay>()
+  /** projections whose tables were built by another version: they serve, but do not run, until their replay swaps */
+  readonly #awaitingRebuild = new Set<string>()
+  #started = false
   #unsubscribe: (() => void) | undefined
 
   constructor(options: EngineOptions) {
@@ -278,7 +72,12 @@ export class ProjectionEngine {
       batchSize: options.batchSize ?? 500,
       pollIntervalMs: options.pollIntervalMs ?? 1000,
       idleCheckpointIntervalMs: options.idleCheckpointIntervalMs ?? 5000,
+      singleConnection: options.singleConnection ?? false,
     }
+  }
+
+  get #db(): Kysely<EngineTables> {
+    return this.#options.db as Kysely<EngineTables>
   }
 
   register(...subscribers: Subscriber[]): this {
@@ -290,21 +89,97 @@ export class ProjectionEngine {
     return this
   }
 
-  /** Creates schemas, tables and checkpoints that do not exist yet. */
+  /**
+   * Creates the schemas, tables and checkpoints that do not exist yet; finds projections whose
+   * tables an older version built (they get a replay) and replays a crash interrupted.
+   */
   async prepare(): Promise<void> {
-    for (const runner of this.#runners.values()) await runner.prepare()
+    for (const runner of this.#runners.values()) {
+      const subscriber = runner.subscriber
+      if (subscriber.kind === 'reactor') {
+        if (!(await runner.load())) {
+          // reactors start at the head: they react to what happens from now on, not to history
+          const head = await this.#options.store.headPosition()
+          await this.#db
+            .insertInto('projection_checkpoints')
+            .values({ name: subscriber.name, version: subscriber.version, position: head, status: 'catching_up', last_error: null })
+            .onConflict((conflict) => conflict.columns(['name', 'version']).doNothing())
+            .execute()
+          await runner.load()
+        }
+        continue
+      }
+      const live = await readLiveCheckpoint(this.#db, subscriber.name)
+      if (!live) {
+        await createProjectionTables(this.#options.db, subscriber, runner.identity, 0)
+      } else if (live.version !== subscriber.version) {
+        // built by another version: those tables keep serving until the replay swaps new ones in
+        this.#awaitingRebuild.add(subscriber.name)
+        runner.status = 'rebuilding'
+        await this.#adoptLegacySchema(subscriber.name, live.version)
+      }
+      await runner.load()
+    }
+    const interrupted = await this.#db.selectFrom('projection_replays').selectAll().where('state', '=', 'running').execute()
+    for (const row of interrupted) {
+      const runner = this.#runners.get(row.name)
+      if (runner?.subscriber.kind !== 'projection') continue
+      if (row.target_version !== runner.subscriber.version) {
+        // the code changed since: that replay's target is no longer this code's version
+        await ProjectionReplay.discard(this.#options, runner.subscriber, 'superseded by another version of the code')
+        continue
+      }
+      this.#replays.set(row.name, this.#newReplay(runner.subscriber, row.requested_by))
+    }
+    for (const name of this.#awaitingRebuild) {
+      if (!this.#replays.has(name)) this.#replays.set(name, this.#newReplay(this.#runners.get(name)!.subscriber as Projection, 'version change'))
+    }
+  }
+
+  /** Tables built before schemas were named without a version: `proj_<name>_v<n>` becomes `proj_<name>`. */
+  async #adoptLegacySchema(name: string, version: number): Promise<void> {
+    const current = projectionSchema(name)
+    const legacy = `${current}_v${version}`
+    if (!(await schemaExists(this.#options.db, current)) && (await schemaExists(this.#options.db, legacy))) {
+      await sql`alter schema ${sql.id(legacy)} rename to ${sql.id(current)}`.execute(this.#options.db)
+    }
+  }
+
+  #newReplay(projection: Projection, requestedBy: string): ProjectionReplay {
+    return new ProjectionReplay(projection, this.#options, {
+      requestedBy,
+      onSwapped: async () => {
+        this.#replays.delete(projection.name)
+        const runner = this.#runners.get(projection.name)!
+        this.#awaitingRebuild.delete(projection.name)
+        // a running runner finds the checkpoint moved at its next batch and goes on from it
+        if (runner.running) return
+        await runner.load()
+        if (this.#started) runner.start()
+      },
+      onEnded: () => {
+        this.#replays.delete(projection.name)
+      },
+    })
   }
 
   start(): void {
+    this.#started = true
     this.#unsubscribe ??= this.#options.store.onAppended((position) => {
       for (const runner of this.#runners.values()) runner.notify(position)
+      for (const replay of this.#replays.values()) replay.notify(position)
     })
-    for (const runner of this.#runners.values()) runner.start()
+    for (const runner of this.#runners.values()) {
+      if (!this.#awaitingRebuild.has(runner.subscriber.name)) runner.start()
+    }
+    for (const replay of this.#replays.values()) replay.start()
   }
 
   async stop(): Promise<void> {
+    this.#started = false
     this.#unsubscribe?.()
     this.#unsubscribe = undefined
+    await Promise.all([...this.#replays.values()].map((replay) => replay.pause()))
     await Promise.all([...this.#runners.values()].map((runner) => runner.stop()))
   }
 
@@ -314,6 +189,11 @@ export class ProjectionEngine {
 
   has(name: string): boolean {
     return this.#runners.has(name)
+  }
+
+  projection(name: string): Projection | undefined {
+    const subscriber = this.#runners.get(name)?.subscriber
+    return subscriber?.kind === 'projection' ? subscriber : undefined
   }
 
   /** Resolves true once the subscriber has processed everything up to `position`. */
@@ -329,7 +209,35 @@ export class ProjectionEngine {
   }
 
   report(): SubscriberReport[] {
-    return [...this.#runners.values()].map((runner) => runner.report())
+    return [...this.#runners.values()].map((runner) => ({ ...runner.report(), replay: this.#replays.get(runner.subscriber.name)?.progress() ?? null }))
+  }
+
+  /**
+   * Rebuilds a projection from position 0 into new tables beside the serving ones, and swaps them
+   * in once caught up with the live log; the others are not touched. Resumes a replay of the same
+   * projection that is already under way. Resolves when the replay is started; `replayDone(name)`
+   * waits for the swap.
+   */
+  async replay(name: string, requestedBy = 'operator'): Promise<ProjectionReplay> {
+    const projection = this.projection(name)
+    if (!projection) throw new Error(`no projection named ${name}`)
+    let replay = this.#replays.get(name)
+    if (!replay) {
+      replay = this.#newReplay(projection, requestedBy)
+      this.#replays.set(name, replay)
+    }
+    replay.start()
+    return replay
+  }
+
+  activeReplay(name: string): ProjectionReplay | undefined {
+    return this.#replays.get(name)
+  }
+
+  async cancelReplay(name: string): Promise<boolean> {
+    const replay = this.#replays.get(name)
+    if (!replay) return false
+    await replay.cancel()
+    return true
   }
 }
-

@@ -131,7 +131,7 @@ const cancelled = (previousStatus: CampaignStatus): CampaignEvent => ({
 })
 const deleted: CampaignEvent = { type: 'campaignDeleted', data: { campaignId, tenantId, name: 'New Year Promotion', deletedBy: author, at: laterAt.toISOString() } }
 
-const counts = { sent: 3, delivered: 2, read: 1, failed: 1 }
+const counts = { sent: 3, delivered: 2, read: 1, failed: 1, cancelled: 0 }
 const complete = (by: Actor = author, outcome = counts): CampaignCommand => ({ type: 'completeCampaign', counts: outcome, completedBy: by, now: completedAt })
 const completed: CampaignEvent = {
   type: 'campaignCompleted',
@@ -503,7 +503,7 @@ t.test('completeCampaign', async (t) => {
   })
 
   t.test('may be completed by the system, with a delivery rate of 0 when nothing was sent', async (t) => {
-    spec.given(runningHistory).when(complete(systemActor, { sent: 0, delivered: 0, read: 0, failed: 0 })).then(t, [
+    spec.given(runningHistory).when(complete(systemActor, { sent: 0, delivered: 0, read: 0, failed: 0, cancelled: 0 })).then(t, [
       {
         type: 'campaignCompleted',
         data: { ...(completed.data as object), sentCount: 0, deliveredCount: 0, readCount: 0, failedCount: 0, deliveryRate: 0, completedBy: { userId: null, name: 'System' } },

@@ -82,6 +82,7 @@ const historyOf: Record<OutboundStatus, readonly MessageEvent[]> = {
   delivered: [queued, sent('prov-1', at0), delivered(at0)],
   read: [queued, sent('prov-1', at0), delivered(at0), read(at0)],
   failed: [queued, failed('Network error', at0)],
+  cancelled: [queued, { type: 'messageCancelled', data: { ...refs, reason: 'Contact opted out', at: at0 } }],
 }
 
 /** INVALID_STATUS with the current and allowed statuses */
@@ -199,4 +200,24 @@ t.test('fold(decide) is consistent: applying the decided events reaches the repo
       else t.equal(after.status, start, `${start} + ${status} report changes nothing`)
     }
   }
+})
+
+t.test('cancel: a queued message that will not be sent', async (t) => {
+  const cancel = (reason = 'Contact opted out'): MessageCommand => ({ type: 'cancel', reason, now: new Date(at1) })
+  const cancelled: MessageEvent = { type: 'messageCancelled', data: { ...refs, reason: 'Contact opted out', at: at1 } }
+  spec.given(historyOf.queued).when(cancel()).then(t, [cancelled], 'queued → cancelled')
+  spec.given(historyOf.cancelled).when(cancel()).then(t, [], 'cancelled again changes nothing')
+  for (const status of ['sent', 'delivered', 'read', 'failed'] as const) {
+    spec.given(historyOf[status]).when(cancel()).refuses(t, {
+      type: BusinessRuleViolation,
+      message: 'Message cannot be cancelled',
+      fields: { errorCode: 'INVALID_STATUS', details: { current_status: status, allowed_statuses: ['queued'] } },
+    })
+  }
+  spec.given([received]).when(cancel()).refuses(t, { type: BusinessRuleViolation, fields: { errorCode: 'INVALID_DIRECTION' } })
+  spec.given([]).when(cancel()).refuses(t, { type: NotFound, message: 'Message not found' })
+  for (const status of ['sent', 'delivered', 'read', 'failed'] as const) {
+    spec.given(historyOf.cancelled).when(report(status)).refuses(t, { type: BusinessRuleViolation, fields: { errorCode: 'INVALID_STATUS' } })
+  }
+  t.match(spec.given([queued, cancelled]).state(), { status: 'cancelled', cancelledAt: at1, cancellationReason: 'Contact opted out', sentAt: null, updatedAt: at1 })
 })

@@ -132,12 +132,12 @@ t.test('template catalog and conversation inbox: rebuilt equals incremental', as
         expected.set(message.conversation_id, entry)
       }
       const { rows: inbox } = await sql<{ conversation_id: string; message_count: number; unread_count: number; status: string }>`
-        select conversation_id::text, message_count, unread_count, status from proj_conversation_inbox_v1.conversations`.execute(db)
+        select conversation_id::text, message_count, unread_count, status from proj_conversation_inbox.conversations`.execute(db)
       for (const row of inbox) {
         t.same({ message_count: row.message_count, unread_count: row.unread_count }, expected.get(row.conversation_id) ?? { message_count: 0, unread_count: 0 }, 'counts equal the log')
       }
       const { rows: totals } = await sql<{ conversations_open: number }>`
-        select conversations_open from proj_performance_overview_v1.tenant_totals where tenant_id = ${session.tenantId}`.execute(db)
+        select conversations_open from proj_performance_overview.tenant_totals where tenant_id = ${session.tenantId}`.execute(db)
       t.equal(totals[0]?.conversations_open ?? 0, inbox.filter((row) => row.status === 'open').length, 'active conversations equal the open rows')
     }),
     { numRuns: 4 },

@@ -29,11 +29,13 @@ t.test('the API on the embedded database', async (t) => {
   const started = await app.inject(as(session, { method: 'POST', url: `/api/messaging/campaigns/${campaign.json().data.id}/start/` }))
   t.equal(started.statusCode, 200, started.body)
 
+  // the whole pipeline runs in the process: the campaign sender queues the message, the send
+  // worker hands it to the (simulated) provider, its reports come back
   const messages = await eventually(
     async () => (await app.inject(as(session, { method: 'GET', url: `/api/messaging/messages/?campaign_id=${campaign.json().data.id}` }))).json().data,
-    (data) => data.count === 1,
+    (data) => data.count === 1 && data.results[0].status !== 'queued',
   )
-  t.equal(messages.results[0].status, 'queued')
+  t.ok(['sent', 'delivered', 'read', 'failed'].includes(messages.results[0].status), `the message left: ${messages.results[0].status}`)
 
   const recent = await app.inject(as(session, { method: 'GET', url: `/api/messaging/activity/recent/?min_position=${started.json().position}` }))
   t.equal(recent.headers['x-read-model-caught-up'], 'true')

@@ -77,7 +77,7 @@ t.test('old events in the log replay into a projection written for the new shape
   engine.start()
   t.ok(await engine.waitFor('parcels', await store.headPosition(), 20_000))
   await engine.stop()
-  const { rows } = await sql`select stream, value, unit, carrier, tracked from ${sql.table(`${projectionSchema('parcels', 1)}.parcels`)} order by stream`.execute(database.db)
+  const { rows } = await sql`select stream, value, unit, carrier, tracked from ${sql.table(`${projectionSchema('parcels')}.parcels`)} order by stream`.execute(database.db)
   t.same(rows, [
     { stream: 'parcel-a', value: 500, unit: 'g', carrier: 'unknown', tracked: false },
     { stream: 'parcel-b', value: 2, unit: 'kg', carrier: 'EMS', tracked: false },

@@ -38,7 +38,7 @@ function counter(name: string, failOn: Set<number>): Projection {
 }
 
 async function count(db: Kysely<any>, name: string): Promise<number> {
-  const { rows } = await sql<{ count: number }>`select count from ${sql.table(`${projectionSchema(name, 1)}.ticks`)} where key = 'all'`.execute(db)
+  const { rows } = await sql<{ count: number }>`select count from ${sql.table(`${projectionSchema(name)}.ticks`)} where key = 'all'`.execute(db)
   return rows[0]?.count ?? 0
 }
 

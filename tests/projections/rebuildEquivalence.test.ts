@@ -122,15 +122,15 @@ t.test('a projection rebuilt from position 0 equals the one built incrementally'
                count(*) filter (where event_type = 'inboundMessageReceived')::int as inbound
           from es_events where tenant_id is not null group by tenant_id`.execute(services.database.db)
       const { rows: totals } = await sql<{ tenant_id: string; outbound: number; inbound: number }>`
-        select tenant_id::text, outbound, inbound from proj_performance_overview_v1.tenant_totals`.execute(services.database.db)
+        select tenant_id::text, outbound, inbound from proj_performance_overview.tenant_totals`.execute(services.database.db)
       for (const total of totals) {
         const fromLog = counts.find((c) => c.tenant_id === total.tenant_id)
         t.same({ outbound: total.outbound, inbound: total.inbound }, { outbound: fromLog?.outbound ?? 0, inbound: fromLog?.inbound ?? 0 }, 'message totals equal the log')
       }
       const { rows: activityTotals } = await sql<{ mismatched: number }>`
         select count(*)::int as mismatched from (
-          select tenant_id, type, count(*)::int as n from proj_activity_feed_v1.activities group by 1, 2
-        ) a full join proj_activity_feed_v1.activity_counts c using (tenant_id, type)
+          select tenant_id, type, count(*)::int as n from proj_activity_feed.activities group by 1, 2
+        ) a full join proj_activity_feed.activity_counts c using (tenant_id, type)
          where a.n is distinct from c.count`.execute(services.database.db)
       t.equal(activityTotals[0]!.mismatched, 0, 'activity counts equal the activity rows')
     }),

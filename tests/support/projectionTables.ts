@@ -1,7 +1,7 @@
 import { sql, type Kysely } from 'kysely'
 import type { Services } from '../../app.ts'
 import { projectionSchema, type Projection } from '../../projections/engine/projection.ts'
-import { ProjectionEngine } from '../../projections/engine/projectionEngine.ts'
+import { createProjectionTables, SubscriberRunner } from '../../projections/engine/subscriberRunner.ts'
 
 /**
  * Projection tables as data, for the property tests that check a projection rebuilt from
@@ -29,7 +29,7 @@ export interface RebuildAssertions {
 export interface RebuildOptions {
   /** the log position both the live projections and the rebuild must reach */
   head: number
-  /** the version the rebuild writes under: a fresh schema and checkpoint per run */
+  /** a tag for this check's scratch tables and checkpoints (unique per run) */
   version: number
   /** events per batch of the rebuild */
   batchSize: number
@@ -37,8 +37,9 @@ export interface RebuildOptions {
 
 /**
  * Waits for the live projections to reach `head`, rebuilds the given projections from position 0
- * into a fresh version with their own engine, checks each rebuilt schema holds exactly the live
- * one's rows, then drops the rebuilt schemas and checkpoints.
+ * into scratch schemas of their own (never touching the serving tables or checkpoints), checks
+ * each rebuilt schema holds exactly the live one's rows, then drops the scratch schemas and
+ * checkpoints.
  */
 export async function expectRebuildEqualsLive(
   t: RebuildAssertions,
@@ -49,21 +50,30 @@ export async function expectRebuildEqualsLive(
   const { db } = services.database
   t.ok(await services.engine.waitForAll(head, 20_000), 'the live projections caught up')
 
-  const rebuild = new ProjectionEngine({ db, store: services.store, batchSize })
-  rebuild.register(...projections.map((projection) => ({ ...projection, version })))
-  await rebuild.prepare()
-  rebuild.start()
-  const rebuilt = await rebuild.waitForAll(head, 20_000)
-  await rebuild.stop()
+  const options = { db, store: services.store, batchSize, pollIntervalMs: 50, idleCheckpointIntervalMs: 5000, singleConnection: false, logger: { info() {}, warn() {}, error() {} } }
+  const scratch = projections.map((projection) => ({
+    projection,
+    identity: { checkpointName: `${projection.name}#check${version}`, version, schema: `${projectionSchema(projection.name)}__check${version}` },
+  }))
+  const runners = []
+  for (const { projection, identity } of scratch) {
+    await createProjectionTables(db, projection, identity, 0)
+    const runner = new SubscriberRunner(projection, options, identity)
+    await runner.load()
+    runner.start()
+    runners.push(runner)
+  }
+  const rebuilt = (await Promise.all(runners.map((runner) => runner.waitFor(head, 20_000)))).every(Boolean)
+  await Promise.all(runners.map((runner) => runner.stop()))
   t.ok(rebuilt, 'the rebuild caught up')
 
-  for (const projection of projections) {
-    const live = await schemaTableRows(db, projectionSchema(projection.name, projection.version))
-    const fresh = await schemaTableRows(db, projectionSchema(projection.name, version))
+  for (const { projection, identity } of scratch) {
+    const live = await schemaTableRows(db, projectionSchema(projection.name))
+    const fresh = await schemaTableRows(db, identity.schema)
     t.same(fresh, live, `${projection.name}: rebuild with batches of ${batchSize} equals the incremental tables`)
   }
-  for (const projection of projections) {
-    await sql`drop schema ${sql.id(projectionSchema(projection.name, version))} cascade`.execute(db)
-    await sql`delete from projection_checkpoints where name = ${projection.name} and version = ${version}`.execute(db)
+  for (const { identity } of scratch) {
+    await sql`drop schema ${sql.id(identity.schema)} cascade`.execute(db)
+    await sql`delete from projection_checkpoints where name = ${identity.checkpointName}`.execute(db)
   }
 }

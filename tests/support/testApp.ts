@@ -38,6 +38,8 @@ export async function startTestApp(
     // no send workers unless a test turns them on: messages stay queued, and tests record their
     // outcomes themselves; the delivery-pipeline tests run the workers
     DELIVERY_WORKERS: 'false',
+    // queues of its own when a test uses Redis: no job of one test is ever taken by another's workers
+    QUEUE_PREFIX: `test-${database.name}`,
     ...options.env,
   })
   const services = await openServices(config, { clock, mailer: options.mailer })
