@@ -1,7 +1,7 @@
 import fastifyJwt from '@fastify/jwt'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { AuthenticationRequired, BadRequest } from '../errors.ts'
+import { AuthenticationRequired, BadRequest, PermissionDenied } from '../errors.ts'
 
 export type TenantRole = 'admin' | 'user' | 'agent'
 
@@ -15,6 +15,8 @@ export interface Principal {
   email: string
   /** how the caller proved who they are: a bearer token (the default) or an API key */
   authenticatedWith?: 'token' | 'api_key'
+  /** an operator of the whole platform (not of one tenant): the admin endpoints are theirs */
+  platformAdmin?: boolean
 }
 
 export interface TenantPrincipal extends Principal {
@@ -32,6 +34,8 @@ export interface TokenClaims {
   typ: 'access' | 'refresh'
   /** the user's credential version when the token was issued; a password change raises it */
   cv?: number
+  /** present and true for a platform operator */
+  padm?: boolean
 }
 
 declare module '@fastify/jwt' {
@@ -48,6 +52,8 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** preHandler: the caller must present a valid access token */
     authenticate(request: FastifyRequest): Promise<void>
+    /** preHandler: a valid access token of a platform operator (tenant admins get 403) */
+    requirePlatformAdmin(request: FastifyRequest): Promise<void>
     /** sign a token pair for a principal, under the user's current credential version */
     issueTokens(principal: Principal, options?: { credentialVersion?: number }): { access: string; refresh: string }
     /** verify a refresh token and return its claims */
@@ -140,7 +146,13 @@ export const authentication = fp(
         name: claims.name,
         email: claims.email,
         authenticatedWith: 'token',
+        platformAdmin: claims.padm === true,
       }
+    })
+
+    app.decorate('requirePlatformAdmin', async (request: FastifyRequest) => {
+      await app.authenticate(request)
+      if (!request.principal?.platformAdmin) throw new PermissionDenied('Only platform administrators may use this endpoint.')
     })
 
     app.decorate('issueTokens', (principal: Principal, issue: { credentialVersion?: number } = {}) => {
@@ -151,6 +163,7 @@ export const authentication = fp(
         name: principal.name,
         email: principal.email,
         cv: issue.credentialVersion ?? 0,
+        ...(principal.platformAdmin ? { padm: true } : {}),
       }
       return {
         access: app.jwt.sign({ ...claims, typ: 'access' }, { expiresIn: options.accessTtlSeconds }),
