@@ -15,7 +15,8 @@ import { segmentQueryRoutes } from './queries/segmentRoutes.ts'
 import { templateRoutes } from './commands/templates/templateRoutes.ts'
 import { conversationRoutes } from './commands/conversations/conversationRoutes.ts'
 import { messageRoutes } from './commands/messages/messageRoutes.ts'
-import { credentialMigrations, CredentialVersionCache } from './infra/auth/credentialStore.ts'
+import { credentialMigrations, CredentialVersionCache, isPlatformAdmin } from './infra/auth/credentialStore.ts'
+import { adminStreamRoutes } from './queries/adminStreamRoutes.ts'
 import { oneTimeTokenMigrations } from './infra/auth/oneTimeTokens.ts'
 import { apiKeyMigrations, ApiKeyStore } from './infra/auth/apiKeys.ts'
 import { LogMailer, type Mailer } from './infra/mail/mailer.ts'
@@ -90,6 +91,12 @@ import { webhookSecretRoutes } from './commands/tenants/webhookSecretRoutes.ts'
 import { deliveryReportsThroughRoute, smsWebhookRoutes } from './commands/sms/smsWebhookRoutes.ts'
 import { smsSendRoutes } from './commands/sms/smsSendRoutes.ts'
 import { openConversationFinder } from './queries/openConversationFinder.ts'
+import { httpMetrics, ServiceMetrics } from './infra/ops/metrics.ts'
+import { apiDocs } from './infra/http/apiDocs.ts'
+import { childLoggerFactory, REDACTED_PATHS, requestSerializer } from './infra/http/requestLogging.ts'
+import { activityStreamRoutes } from './queries/activityStreamRoutes.ts'
+import { operationsRoutes } from './queries/operationsRoutes.ts'
+import { announceCommits } from './projections/engine/commitNotifications.ts'
 
 /**
  * The composition root. `openServices` connects the adapters (database, event store, projector
@@ -119,6 +126,8 @@ export interface Services {
   deliveryReportSink: (tenantId: string, report: DeliveryReport) => Promise<void>
   /** account mails (verification, password reset); the log when no transport is configured */
   mailer: Mailer
+  /** Prometheus metrics of this process (GET /metrics); `store` counts its appends into it */
+  metrics: ServiceMetrics
   close(): Promise<void>
 }
 
@@ -130,7 +139,8 @@ export const projections = [contactDirectory, messageHistory, activityFeed, acti
 export const schemaMigrations = mergeMigrations(eventStoreMigrations, credentialMigrations, checkpointMigrations, idempotencyMigrations, oneTimeTokenMigrations, apiKeyMigrations, webhookSecretMigrations, replayMigrations)
 
 export function createLogger(config: Config): Logger {
-  return pino({ level: config.logLevel, redact: ['req.headers.authorization', '*.password', '*.refresh', '*.access'] })
+  // every request's lines carry reqId and correlationId; credentials never (infra/http/requestLogging.ts)
+  return pino({ level: config.logLevel, redact: REDACTED_PATHS, serializers: { req: requestSerializer } })
 }
 
 /** A process's delivery workers (send, scheduled start, campaign completion), closed together. */
@@ -175,7 +185,8 @@ export async function openServices(config: Config, options: { clock?: Clock; log
     // EVENTSTORE_URL: the events live in KurrentDB; read models, checkpoints and credentials stay in PostgreSQL
     eventStore = config.eventStoreUrl ? await KurrentEventStore.open(config.eventStoreUrl) : await PostgresEventStore.open(database)
     // events come out of every read in their current schema version (commands/eventVersions.ts)
-    const store = new UpcastingEventStore(eventStore, eventVersions)
+    const metrics = new ServiceMetrics()
+    const store = metrics.instrument(new UpcastingEventStore(eventStore, eventVersions))
     const engine = new ProjectionEngine({ db: database.db, store, logger: logger.child({ component: 'projections' }), singleConnection: database.engine === 'pglite' })
 
     /** Waits until a read model has seen every event appended before this call (bounded). */
@@ -217,6 +228,8 @@ export async function openServices(config: Config, options: { clock?: Clock; log
       }),
     )
     await engine.prepare()
+    // processes that serve HTTP without running the projections hear of their commits (live activity)
+    const stopAnnouncingCommits = announceCommits(engine, database)
 
     const opened: OpenedSmsProvider = openSmsProvider(config, {
       reportSink: (tenantId, report) => services.deliveryReportSink(tenantId, report),
@@ -239,6 +252,7 @@ export async function openServices(config: Config, options: { clock?: Clock; log
       queues: openedQueues,
       provider: opened,
       mailer,
+      metrics,
       deliveryReportSink: unwiredDeliveryReportSink,
       close() {
         // once, however often it is called: workers first (their active jobs finish), then the
@@ -246,6 +260,7 @@ export async function openServices(config: Config, options: { clock?: Clock; log
         closing ??= (async () => {
           await Promise.allSettled([...(deliveryWorkers.get(services) ?? [])].map((workers) => workers.close()))
           await engine.stop()
+          stopAnnouncingCommits()
           await opened.close().catch((error: unknown) => logger.error({ err: error }, 'closing the SMS provider failed'))
           await openedQueues.close().catch((error: unknown) => logger.error({ err: error }, 'closing the job queues failed'))
           await store.close()
@@ -272,11 +287,16 @@ export async function openServices(config: Config, options: { clock?: Clock; log
   }
 }
 
+/** the API's version in its OpenAPI document (package.json's) */
+const API_VERSION = '0.1.0'
+
 export const appPlugin = fp<{ services: Services }>(async (app, { services }) => {
   const { config, clock, store, database } = services
   const defaultCountry = config.defaultCountry as CountryCode
 
-  // external plugins, then our decorators
+  // external plugins, then our decorators; the API document first: it collects the routes as they register
+  await app.register(apiDocs, { version: API_VERSION })
+  await app.register(httpMetrics, { metrics: services.metrics })
   app.setValidatorCompiler(validatorCompiler)
   // dashboard clients send `Content-Type: application/json` on every request: an empty body with
   // it means "no body" (POST …/opt-in/), not malformed JSON
@@ -297,6 +317,7 @@ export const appPlugin = fp<{ services: Services }>(async (app, { services }) =>
     refreshTtlSeconds: config.jwt.refreshTtlSeconds,
     currentCredentialVersion: (userId) => credentialVersions.current(userId),
     verifyApiKey: (key) => apiKeys.verify(key),
+    isPlatformAdmin: (userId) => isPlatformAdmin(database.db, userId),
   })
 
   await app.register(rateLimiting, {
@@ -307,7 +328,18 @@ export const appPlugin = fp<{ services: Services }>(async (app, { services }) =>
   await app.register(idempotency, { db: database.db, clock })
 
   // routes
-  app.get('/health', { config: { rateLimit: false } }, async () => ({ status: 'ok' }))
+  // /health, /ready, /metrics: no token, no rate limit
+  await app.register(operationsRoutes, {
+    db: database.db,
+    store,
+    engine: services.engine,
+    redis: services.redis,
+    queues: services.queues,
+    queueNames: [sendQueueName, campaignStartQueueName, campaignTimeoutQueueName],
+    metrics: services.metrics,
+    projectionsRunHere: config.runProjections,
+    metricsToken: config.metricsToken,
+  })
   const identity = { store, db: database.db, clock, defaultTimezone: config.defaultTimezone, defaultCountry }
   await app.register(authRoutes, { ...identity, mailer: services.mailer, credentialVersions, apiKeys })
   await app.register(tenantRoutes, identity)
@@ -327,6 +359,7 @@ export const appPlugin = fp<{ services: Services }>(async (app, { services }) =>
 
   const queryOptions = { db: database.db, engine: services.engine, clock, readYourWritesTimeoutMs: config.readYourWritesTimeoutMs }
   await app.register(activityRoutes, queryOptions)
+  await app.register(activityStreamRoutes, { db: database.db, engine: services.engine, database, clock, heartbeatMs: config.activityStreamHeartbeatMs, metrics: services.metrics })
   await app.register(performanceRoutes, queryOptions)
   await app.register(messageListRoutes, queryOptions)
   await app.register(contactQueryRoutes, queryOptions)
@@ -337,6 +370,7 @@ export const appPlugin = fp<{ services: Services }>(async (app, { services }) =>
   await app.register(analyticsRoutes, queryOptions)
   await app.register(smsRoutes, { ...queryOptions, store, pricing: config.pricing })
   await app.register(billingRoutes, { ...queryOptions, store, pricing: config.pricing })
+  await app.register(adminStreamRoutes, { store })
 
   // SMS sending, delivery status, and the providers' signed webhooks (delivery reports, inbound SMS)
   const webhookSecrets = new WebhookSecretStore(database.db, clock)
@@ -350,12 +384,15 @@ export const appPlugin = fp<{ services: Services }>(async (app, { services }) =>
 
 export async function buildApp(services: Services): Promise<FastifyInstance> {
   const app = Fastify({
-    loggerInstance: services.logger as FastifyBaseLogger,
+    // whatever logger the services got: request URLs masked, credentials redacted (infra/http/requestLogging.ts)
+    loggerInstance: services.logger.child({}, { serializers: { req: requestSerializer }, redact: REDACTED_PATHS }) as FastifyBaseLogger,
     genReqId: (request) => {
       const given = request.headers['x-request-id']
       return typeof given === 'string' && /^[\w.:-]{1,100}$/.test(given) ? given : randomUUID()
     },
     requestIdHeader: false,
+    // reqId and correlationId on every line a request logs
+    childLoggerFactory,
     routerOptions: { ignoreTrailingSlash: true },
     bodyLimit: 20 * 1024 * 1024,
   }).withTypeProvider<TypeBoxTypeProvider>()

@@ -7,7 +7,10 @@ import * as composition from './app.ts'
 import { createLogger, openServices, type Services } from './app.ts'
 import { loadUser, principalFor } from './commands/users/registration.ts'
 import { ConfigError, loadConfig, type Config } from './infra/config.ts'
-import { credentialVersionOf } from './infra/auth/credentialStore.ts'
+import { credentialStatusOf } from './infra/auth/credentialStore.ts'
+import { adminCommand } from './infra/ops/adminCommand.ts'
+import { streamsCommand } from './infra/ops/streamsCommand.ts'
+import { userDescriber } from './commands/users/userDirectory.ts'
 import { isEntryPoint } from './infra/entryPoint.ts'
 import { authentication } from './infra/http/authentication.ts'
 import { exitOnSignals, serve } from './server.ts'
@@ -51,17 +54,25 @@ Commands:
         [--add <parts>]          add purchased SMS parts first, as the system
         [--reason <text>]        why (recorded with the purchase)
         [--json]                 print {tenant_id, tenant_name, added, available_parts, ...}
+  streams categories|list|read|log|show
+                             Inspect the event log: categories and streams with counts, one
+                             stream forward or backward, the global log with filters (--type,
+                             --category, --tenant, --from, --to) or live (--follow), one event
+                             with its metadata. Tables in a terminal, JSON lines when piped
+                             (--json). \`mifumo streams help\` for every option.
+  admin grant|revoke --email <email>, admin list
+                             Platform administrators (the admin endpoints are theirs).
   help                       Show this help (also --help, -h).
 
 Not available yet (they arrive in later issues):
-  replay, projections, streams
+  replay, projections
 
 Configuration is read from the environment: DATABASE_URL (unset: the embedded database under
 DATA_DIR), JWT_SECRET (token needs the server's), PORT, HOST, LOG_LEVEL and the others the
 README lists.
 `
 
-const NOT_YET = new Set(['replay', 'projections', 'streams'])
+const NOT_YET = new Set(['replay', 'projections'])
 
 /** Where the command writes; tests and the process entry both pass one. */
 export interface Io {
@@ -155,7 +166,9 @@ async function token(args: string[], io: Io): Promise<void> {
     const user = await loadUser(services.store, values.user)
     if (!user) throw new CommandFailed(`no active user with id ${values.user}`)
     if (user.memberships.length === 0) throw new CommandFailed(`user ${user.userId} (${user.email}) belongs to no tenant`)
-    const principal = principalFor(user, values.tenant ?? null)
+    // the credentials as they are now: the version (a password change revokes these tokens too) and the platform-admin flag
+    const status = await credentialStatusOf(services.database.db, user.userId)
+    const principal = principalFor(user, values.tenant ?? null, { platformAdmin: status?.platformAdmin === true })
     if (!principal.tenantId || !principal.role) {
       const tenants = user.memberships.map((m) => `${m.tenantId} (${m.tenantName})`).join(', ')
       throw new CommandFailed(`user ${user.userId} (${user.email}) is not a member of tenant ${values.tenant}; their tenants: ${tenants}`)
@@ -166,7 +179,7 @@ async function token(args: string[], io: Io): Promise<void> {
     await signer.register(authentication, { secret: config.jwt.secret, accessTtlSeconds: ttl, refreshTtlSeconds: config.jwt.refreshTtlSeconds })
     await signer.ready()
     // under the user's current credential version: a password change revokes these tokens too
-    const tokens = signer.issueTokens(principal, { credentialVersion: (await credentialVersionOf(services.database.db, user.userId)) ?? 0 })
+    const tokens = signer.issueTokens(principal, { credentialVersion: status?.version ?? 0 })
     await signer.close()
 
     if (values.json) {
@@ -439,6 +452,8 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
       await credits(rest, io)
       return 0
     }
+    if (command === 'streams') return await streamsCommand(rest, { ...io, openServices, users: userDescriber })
+    if (command === 'admin') return await adminCommand(rest, { ...io, openServices })
     if (NOT_YET.has(command)) {
       io.stderr(`mifumo: "${command}" is not available yet; it arrives in a later issue.\n\n${USAGE}`)
       return 2

@@ -5,12 +5,17 @@
  * recorded — and, in the same run, the rate of BullMQ no-op jobs through the same queue port,
  * concurrency and Redis as a baseline.
  *
- *   npm run bench:delivery -- [--recipients 5000] [--concurrency 50] [--rate 100000]
+ *   npm run bench:delivery -- [--recipients 5000] [--concurrency 50] [--rate 100000] [--pool 10] [--trace]
+ *
+ * --concurrency is SEND_CONCURRENCY, --rate PROVIDER_MAX_PER_SECOND, --pool DATABASE_POOL_SIZE;
+ * --trace prints the pipeline's progress (messages queued, provider calls, sent, outcomes, send
+ * queue counts) as it goes.
  *
  * Needs PostgreSQL (TEST_POSTGRES_URL, as the tests) and Redis (TEST_REDIS_URL). It creates a fresh
  * database and its own Redis key prefixes, and removes them when it ends.
  */
 import { randomBytes } from 'node:crypto'
+import { cpus, loadavg } from 'node:os'
 import { parseArgs } from 'node:util'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { sql, type Kysely } from 'kysely'
@@ -30,6 +35,8 @@ const { values } = parseArgs({
     recipients: { type: 'string', default: '5000' },
     concurrency: { type: 'string', default: '50' },
     rate: { type: 'string', default: '100000' },
+    pool: { type: 'string', default: '10' },
+    trace: { type: 'boolean', default: false },
   },
 })
 const recipients = Number(values.recipients)
@@ -66,6 +73,7 @@ async function pipeline(): Promise<{ sentMs: number; finalMs: number; stats: Ret
     QUEUE_PREFIX: pipelinePrefix,
     DELIVERY_WORKERS: 'false',
     SEND_CONCURRENCY: String(concurrency),
+    DATABASE_POOL_SIZE: values.pool,
     PROVIDER_MAX_PER_SECOND: String(rate),
     SIMULATOR_SEED: 'bench',
     SIMULATOR_MIN_DELAY_MS: '0',
@@ -97,6 +105,12 @@ async function pipeline(): Promise<{ sentMs: number; finalMs: number; stats: Ret
         if (recorded >= stats.accepted) sentMs = Date.now() - started
       }
       const final = await countEvents(services.database.db, ['messageDelivered', 'messageFailed'])
+      if (values.trace) {
+        const queued = await countEvents(services.database.db, ['outboundMessageQueued'])
+        const sent = await countEvents(services.database.db, ['messageSent'])
+        const counts = await services.queues.queue('send').counts()
+        log(`${Date.now() - started} ms: queued ${queued}, provider calls ${simulator.stats().sendCalls}, sent ${sent}, final ${final}, send queue ${JSON.stringify(counts)}`)
+      }
       if (final >= recipients) break
       await sleep(100)
     }
@@ -135,7 +149,9 @@ async function baseline(): Promise<number> {
   }
 }
 
+const load = (): string => loadavg().map((value) => value.toFixed(1)).join(' ')
 log(`delivery pipeline benchmark: ${recipients} recipients, send concurrency ${concurrency}, provider limit ${rate}/s, simulator reports after 0-20 ms`)
+log(`machine: ${cpus().length} CPUs, load average ${load()} (PostgreSQL, Redis and this process share them)`)
 const noopMs = await baseline()
 const result = await pipeline()
 const pipelineRate = perSecond(recipients, result.finalMs)
@@ -145,4 +161,5 @@ log(`pipeline, sent recorded:  ${recipients} in ${result.sentMs} ms = ${perSecon
 log(`pipeline, outcomes in:    ${recipients} in ${result.finalMs} ms = ${pipelineRate} messages/s (start → every delivered/failed report recorded)`)
 log(`ratio pipeline / no-op:   ${(pipelineRate / baselineRate).toFixed(3)}`)
 log(`simulator: ${JSON.stringify(result.stats)}`)
+log(`load average after: ${load()}`)
 process.exit(0)

@@ -48,6 +48,10 @@ export interface Config {
   databasePoolSize: number
   /** enforce the spec's per-user rate limits (counters in Redis when redisUrl is set) */
   rateLimitsEnabled: boolean
+  /** when set, GET /metrics wants `Authorization: Bearer <this>`; unset, /metrics is open (keep it off public networks) */
+  metricsToken: string | undefined
+  /** a comment line goes down every open activity stream (SSE) this often, so proxies keep it open */
+  activityStreamHeartbeatMs: number
   /** prices for cost estimates and billing: per message part, per channel */
   pricing: {
     currency: string
@@ -229,6 +233,8 @@ export function loadConfig(env: Env = process.env): Config {
     readYourWritesTimeoutMs: integer(env, 'READ_YOUR_WRITES_TIMEOUT_MS', 5000, 0, 60000),
     databasePoolSize: integer(env, 'DATABASE_POOL_SIZE', 10, 2, 200),
     rateLimitsEnabled: boolean(env, 'RATE_LIMITS_ENABLED', true),
+    metricsToken: metricsToken(env.METRICS_TOKEN),
+    activityStreamHeartbeatMs: integer(env, 'SSE_HEARTBEAT_MS', 15_000, 100, 600_000),
     pricing: {
       currency: currency(env.PRICE_CURRENCY),
       perPart: { sms: price(env, 'PRICE_PER_PART_SMS', 0.25), whatsapp: price(env, 'PRICE_PER_PART_WHATSAPP', 0.5) },
@@ -242,6 +248,13 @@ export function loadConfig(env: Env = process.env): Config {
       campaignTimeoutSeconds: duration(env, 'CAMPAIGN_COMPLETION_TIMEOUT', 24 * 3600),
     },
   }
+}
+
+function metricsToken(raw: string | undefined): string | undefined {
+  const token = raw?.trim()
+  if (!token) return undefined
+  if (token.length < 16 || !/^[\x21-\x7e]+$/.test(token)) throw new ConfigError('METRICS_TOKEN must be at least 16 printable ASCII characters without spaces')
+  return token
 }
 
 function queueConfig(env: Env): Config['queue'] {

@@ -246,7 +246,8 @@ async function handle(events: readonly RecordedEvent[], trx: Transaction<any>): 
 export const activityFeed: Projection = {
   kind: 'projection',
   name: 'activity_feed',
-  version: 1,
+  // 2: activities_by_position, for the live stream (GET /activity/stream/)
+  version: 2,
   eventTypes,
   async createTables(db) {
     await db.schema
@@ -262,6 +263,9 @@ export const activityFeed: Projection = {
       .execute()
     await sql`create index activities_recent on activities (tenant_id, occurred_at desc, position desc)`.execute(db)
     await sql`create index activities_recent_by_type on activities (tenant_id, type, occurred_at desc, position desc)`.execute(db)
+    // the live stream reads a tenant's activities written after a position (a row's position moves
+    // forward when a contacts_added group grows, so it is always the position of its latest change)
+    await sql`create index activities_by_position on activities (tenant_id, position)`.execute(db)
     await db.schema
       .createTable('activity_counts')
       .addColumn('tenant_id', 'uuid', (c) => c.notNull())
@@ -315,4 +319,34 @@ export async function recentActivity(db: Kysely<ActivityFeedTables>, query: Rece
     totalCount: Number(total.total),
     liveCount: Number(live.live),
   }
+}
+
+/**
+ * A tenant's activities written (or, for a contacts_added group, changed) after `after`, oldest
+ * change first: what the live stream sends next.
+ */
+export async function activitiesAfter(db: Kysely<ActivityFeedTables>, tenantId: string, after: number, limit: number): Promise<ActivityRow[]> {
+  return db.selectFrom('activities').selectAll().where('tenant_id', '=', tenantId).where('position', '>', after).orderBy('position').limit(limit).execute()
+}
+
+/**
+ * Where a tenant's live stream starts. With the id of the last activity a client saw: there, but
+ * at most `backlog` changes back (older ones are skipped; the client has /activity/recent/ for
+ * them). Without one: at the newest change, so only what comes next is sent.
+ */
+export async function streamStartPosition(db: Kysely<ActivityFeedTables>, tenantId: string, lastSeen: number | null, backlog: number): Promise<number> {
+  if (lastSeen === null) {
+    const newest = await db.selectFrom('activities').select((eb) => eb.fn.max<number>('position').as('position')).where('tenant_id', '=', tenantId).executeTakeFirst()
+    return Number(newest?.position ?? 0)
+  }
+  const beyondBacklog = await db
+    .selectFrom('activities')
+    .select('position')
+    .where('tenant_id', '=', tenantId)
+    .where('position', '>', lastSeen)
+    .orderBy('position', 'desc')
+    .offset(backlog)
+    .limit(1)
+    .executeTakeFirst()
+  return beyondBacklog ? Number(beyondBacklog.position) : lastSeen
 }

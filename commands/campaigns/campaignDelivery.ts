@@ -53,23 +53,27 @@ function ownCampaign(state: CampaignState, tenantId: string): ExistingCampaign |
 }
 
 /**
- * Campaign states for the send processor, kept per process and brought up to date on every look
- * by reading only the events appended since (one small read, usually empty): a send always sees a
- * pause or a cancellation that was recorded before it asked, without folding the recipient lists
- * again for every message.
+ * Campaign states for the send processor, kept per process and brought up to date by reading only
+ * the events appended since (one small read, usually empty), without folding the recipient lists
+ * again for every message. A state read less than `freshMs` ago is used as it is: a send may go
+ * out that long after a pause or a cancellation, like a send already under way when it came.
  */
 export class CampaignStates {
   readonly #store: EventStore
   readonly #limit: number
-  readonly #entries = new Map<string, { state: CampaignState; version: number }>()
+  readonly #freshMs: number
+  readonly #entries = new Map<string, { state: CampaignState; version: number; readAt: number }>()
 
-  constructor(store: EventStore, limit = 1000) {
+  constructor(store: EventStore, options: { limit?: number; freshMs?: number } = {}) {
     this.#store = store
-    this.#limit = limit
+    this.#limit = options.limit ?? 1000
+    this.#freshMs = options.freshMs ?? 250
   }
 
   async current(campaignId: string): Promise<CampaignState> {
     const cached = this.#entries.get(campaignId)
+    const readAt = Date.now()
+    if (cached && readAt - cached.readAt < this.#freshMs) return cached.state
     const slice = await this.#store.readStream(campaignStream(campaignId), cached ? { fromVersion: cached.version + 1 } : {})
     let state: CampaignState = cached?.state ?? campaignDecider.initialState
     let version = cached?.version ?? -1
@@ -80,9 +84,9 @@ export class CampaignStates {
     }
     // concurrent looks may finish in any order: keep the most advanced
     const latest = this.#entries.get(campaignId)
-    if (!latest || latest.version < version) {
+    if (!latest || latest.version < version || (latest.version === version && latest.readAt < readAt)) {
       this.#entries.delete(campaignId)
-      this.#entries.set(campaignId, { state, version })
+      this.#entries.set(campaignId, { state, version, readAt })
       if (this.#entries.size > this.#limit) {
         const oldest = this.#entries.keys().next()
         if (!oldest.done) this.#entries.delete(oldest.value)

@@ -216,3 +216,27 @@ export async function cancelQueuedMessage(
   )
   return { message: messageOf(outcome.state), position: outcome.position, events: outcome.events }
 }
+
+/**
+ * recordMessageStatus for a caller that has just loaded the message (the send processor): the
+ * first try appends against the version it loaded, saving a read; when the stream moved meanwhile
+ * (a delivery report got there first) it is the ordinary command, read anew.
+ */
+export async function recordMessageStatusAfterLoad(
+  store: EventStore,
+  context: CommandContext,
+  loaded: { state: MessageState; version: number },
+  report: StatusReport,
+): Promise<{ events: MessageEvent[] }> {
+  const { state } = loaded
+  if (state.status === 'absent' || state.tenantId !== context.tenantId) throw new NotFound('Message not found')
+  const events = messageDecider.decide({ type: 'recordStatus', report, now: context.now }, state)
+  if (events.length === 0) return { events }
+  try {
+    await store.append([{ streamName: messageStream(state.messageId), expectedVersion: expectedVersionOf(loaded.version), events: toNewEvents(events, context) }])
+    return { events }
+  } catch (error) {
+    if (!(error instanceof WrongExpectedVersion)) throw error
+    return recordMessageStatus(store, context, state.messageId, report)
+  }
+}

@@ -6,7 +6,7 @@ import type { SmsProvider } from '../../infra/sms/smsProvider.ts'
 import { systemJobContext } from '../commandContext.ts'
 import { loadAggregate } from '../commandExecution.ts'
 import { loadContactSnapshot } from '../conversations/contactSnapshot.ts'
-import { cancelQueuedMessage, messageStream, recordMessageStatus } from './messageCommands.ts'
+import { cancelQueuedMessage, messageStream, recordMessageStatusAfterLoad } from './messageCommands.ts'
 import { messageDecider, type OutboundMessage } from './messageDecider.ts'
 import type { SendJob } from './sendJobs.ts'
 
@@ -64,7 +64,8 @@ const movedOn = (error: unknown): boolean => error instanceof BusinessRuleViolat
  */
 export async function sendQueuedMessage(deps: MessageSendingDeps, job: SendJob): Promise<SendOutcome> {
   const { store, clock } = deps
-  const { state } = await loadAggregate(store, messageStream(job.messageId), messageDecider)
+  const loaded = await loadAggregate(store, messageStream(job.messageId), messageDecider)
+  const { state } = loaded
   if (state.status === 'absent' || state.direction !== 'outbound' || state.tenantId !== job.tenantId) return 'skipped'
   if (state.status !== 'queued') return 'skipped'
   const message: OutboundMessage = state
@@ -79,15 +80,15 @@ export async function sendQueuedMessage(deps: MessageSendingDeps, job: SendJob):
     }
   }
 
-  const refusal = await contactRefusal(store, message)
+  // the contact and the campaign are asked together; the contact's answer comes first
+  const [refusal, decision] = await Promise.all([
+    contactRefusal(store, message),
+    message.campaignId ? deps.campaignGate(message.tenantId, message.campaignId) : Promise.resolve<CampaignSendDecision>({ action: 'send' }),
+  ])
   if (refusal) return cancel(refusal)
   if (!message.to) return cancel('Contact has no phone number')
-
-  if (message.campaignId) {
-    const decision = await deps.campaignGate(message.tenantId, message.campaignId)
-    if (decision.action === 'wait') throw new JobDelayed(decision.retryInMs, 'campaign paused')
-    if (decision.action === 'cancel') return cancel(decision.reason)
-  }
+  if (decision.action === 'wait') throw new JobDelayed(decision.retryInMs, 'campaign paused')
+  if (decision.action === 'cancel') return cancel(decision.reason)
 
   const result = await deps.provider.send({
     messageId: message.messageId,
@@ -100,10 +101,10 @@ export async function sendQueuedMessage(deps: MessageSendingDeps, job: SendJob):
   const context = systemJobContext(message.tenantId, clock.now())
   try {
     if (result.status === 'accepted') {
-      await recordMessageStatus(store, context, message.messageId, { status: 'sent', providerMessageId: result.providerMessageId })
+      await recordMessageStatusAfterLoad(store, context, loaded, { status: 'sent', providerMessageId: result.providerMessageId })
       return 'sent'
     }
-    await recordMessageStatus(store, context, message.messageId, { status: 'failed', reason: result.reason, providerMessageId: null })
+    await recordMessageStatusAfterLoad(store, context, loaded, { status: 'failed', reason: result.reason, providerMessageId: null })
     return 'rejected'
   } catch (error) {
     // a delivery report got there first (the decider filled the steps in), or the message ended

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { Kysely } from 'kysely'
 import { Type } from 'typebox'
-import { credentialVersionOf, findCredentialsByEmail, type CredentialTables } from '../../infra/auth/credentialStore.ts'
+import { credentialStatusOf, findCredentialsByEmail, type CredentialTables } from '../../infra/auth/credentialStore.ts'
 import type { Clock } from '../../infra/clock.ts'
 import { AuthenticationRequired, NotFound, PermissionDenied, ValidationFailed } from '../../infra/errors.ts'
 import type { EventStore } from '../../infra/eventStore/eventStore.ts'
@@ -84,10 +84,10 @@ export const tenantRoutes: FastifyPluginAsyncTypebox<TenantRoutesOptions> = asyn
     const user = await callerUser(options, request)
     const tenantId = request.body.tenant_id.toLowerCase()
     const membership = membershipOf(user, tenantId)
-    const [tenant, version] = await Promise.all([findTenant(store, tenantId), credentialVersionOf(db, user.userId)])
-    if (version === null) throw new AuthenticationRequired()
+    const [tenant, status] = await Promise.all([findTenant(store, tenantId), credentialStatusOf(db, user.userId)])
+    if (status === null) throw new AuthenticationRequired()
     if (!tenant) throw new NotFound('Tenant not found')
-    const tokens = app.issueTokens(principalFor(user, tenantId), { credentialVersion: version })
+    const tokens = app.issueTokens(principalFor(user, tenantId, { platformAdmin: status.platformAdmin }), { credentialVersion: status.version })
     return {
       success: true,
       message: `Switched to ${tenant.name}`,

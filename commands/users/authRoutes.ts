@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
 import type { ApiKeyStore } from '../../infra/auth/apiKeys.ts'
-import { credentialVersionOf, type CredentialVersionCache } from '../../infra/auth/credentialStore.ts'
+import { credentialStatusOf, type CredentialVersionCache } from '../../infra/auth/credentialStore.ts'
 import type { Clock } from '../../infra/clock.ts'
 import { AuthenticationRequired, ValidationFailed } from '../../infra/errors.ts'
 import { sendInBackground, type Mailer } from '../../infra/mail/mailer.ts'
@@ -92,8 +92,8 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (a
   })
 
   app.post('/api/auth/login/', { schema: { body: LoginBody }, config: { rateLimit: 'auth' } }, async (request) => {
-    const { user, credentialVersion } = await authenticateUser(deps, request.body.email, request.body.password)
-    const principal = principalFor(user)
+    const { user, credentialVersion, platformAdmin } = await authenticateUser(deps, request.body.email, request.body.password)
+    const principal = principalFor(user, null, { platformAdmin })
     return {
       success: true,
       data: { ...app.issueTokens(principal, { credentialVersion }), user: profileView(user, await viewTenantOf(deps.store, user, principal.tenantId)) },
@@ -103,12 +103,13 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (a
   app.post('/api/auth/token/refresh/', { schema: { body: RefreshBody }, config: { rateLimit: 'auth' } }, async (request) => {
     const claims = app.verifyRefreshToken(request.body.refresh)
     // a password change since the token was issued revokes it (checked against the database itself)
-    const [user, version] = await Promise.all([loadUser(deps.store, claims.sub), credentialVersionOf(deps.db, claims.sub)])
-    if (!user || version === null || (claims.cv ?? 0) !== version) throw new AuthenticationRequired(INVALID_REFRESH)
-    // the membership is checked again: a user removed from the tenant gets no new access to it
-    const principal = principalFor(user, claims.tid)
+    const [user, status] = await Promise.all([loadUser(deps.store, claims.sub), credentialStatusOf(deps.db, claims.sub)])
+    if (!user || status === null || (claims.cv ?? 0) !== status.version) throw new AuthenticationRequired(INVALID_REFRESH)
+    // the membership is checked again: a user removed from the tenant gets no new access to it; and
+    // the platform-admin flag is read again: a revoked operator's new tokens no longer carry it
+    const principal = principalFor(user, claims.tid, { platformAdmin: status.platformAdmin })
     if (claims.tid && principal.tenantId !== claims.tid) throw new AuthenticationRequired(INVALID_REFRESH)
-    return { success: true, data: app.issueTokens(principal, { credentialVersion: version }) }
+    return { success: true, data: app.issueTokens(principal, { credentialVersion: status.version }) }
   })
 
   app.get('/api/auth/profile/', { preHandler: app.authenticate }, async (request) => {

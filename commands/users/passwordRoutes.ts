@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
+import { isPlatformAdmin } from '../../infra/auth/credentialStore.ts'
 import type { Clock } from '../../infra/clock.ts'
 import { PermissionDenied } from '../../infra/errors.ts'
 import { sendInBackground, type Mailer } from '../../infra/mail/mailer.ts'
@@ -42,7 +43,8 @@ export const passwordRoutes: FastifyPluginAsyncTypebox<PasswordRoutesOptions> = 
     const user = await callerUser(accountDeps, request)
     const context = userContext(requestBase(request, clock), user, caller.tenantId)
     const outcome = await changePassword(accountDeps, context, user.userId, request.body.old_password, request.body.new_password)
-    const tokens = app.issueTokens(principalFor(outcome.user, caller.tenantId), { credentialVersion: outcome.credentialVersion })
+    const platformAdmin = await isPlatformAdmin(accountDeps.db, user.userId)
+    const tokens = app.issueTokens(principalFor(outcome.user, caller.tenantId, { platformAdmin }), { credentialVersion: outcome.credentialVersion })
     return replyWithPosition(reply, 200, outcome.position, { success: true, message: 'Password changed successfully', data: tokens })
   })
 

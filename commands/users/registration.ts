@@ -45,8 +45,12 @@ export interface IdentityDependencies {
   defaultCountry: string
 }
 
-/** The principal a token is issued for: the user in one of their tenants (the first by default). */
-export function principalFor(user: ActiveUser, tenantId?: string | null): Principal {
+/**
+ * The principal a token is issued for: the user in one of their tenants (the first by default).
+ * `platformAdmin` comes from the user's credentials as they are now (credentialStatusOf), read by
+ * every caller that issues tokens, so a revoked operator's next token no longer says so.
+ */
+export function principalFor(user: ActiveUser, tenantId?: string | null, access: { platformAdmin?: boolean } = {}): Principal {
   const membership = tenantId ? user.memberships.find((m) => m.tenantId === tenantId) : user.memberships[0]
   return {
     userId: user.userId,
@@ -54,6 +58,7 @@ export function principalFor(user: ActiveUser, tenantId?: string | null): Princi
     role: membership?.role ?? null,
     name: fullName(user),
     email: user.email,
+    ...(access.platformAdmin ? { platformAdmin: true } : {}),
   }
 }
 
@@ -108,15 +113,18 @@ export async function registerUser(deps: IdentityDependencies, input: Registrati
 
 const BAD_CREDENTIALS = 'No active account found with the given credentials'
 
-/** The user behind an email and password, and the credential version their tokens are issued under. */
+/**
+ * The user behind an email and password, the credential version their tokens are issued under and
+ * whether they are a platform administrator.
+ */
 export async function authenticateUser(
   deps: Pick<IdentityDependencies, 'store' | 'db'>,
   emailInput: string,
   password: string,
-): Promise<{ user: ActiveUser; credentialVersion: number }> {
+): Promise<{ user: ActiveUser; credentialVersion: number; platformAdmin: boolean }> {
   const credentials = await findCredentialsByEmail(deps.db, emailInput.trim().toLowerCase())
   if (!credentials || !(await verifyPassword(password, credentials.password_hash))) throw new AuthenticationRequired(BAD_CREDENTIALS)
   const user = await loadUser(deps.store, credentials.user_id)
   if (!user) throw new AuthenticationRequired(BAD_CREDENTIALS)
-  return { user, credentialVersion: credentials.credential_version }
+  return { user, credentialVersion: credentials.credential_version, platformAdmin: credentials.is_platform_admin === true }
 }

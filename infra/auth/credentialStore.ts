@@ -19,6 +19,12 @@ export interface UserCredentialsTable {
   created_at: Generated<Date>
   password_changed_at: Generated<Date>
   credential_version: Generated<number>
+  /**
+   * An operator of the whole platform (not of one tenant): their tokens carry `padm: true` and the
+   * admin endpoints (/api/admin/…) are theirs. Set only by ops (`mifumo admin grant`), never over
+   * HTTP; read whenever tokens are issued (login, refresh, tenant switch, `mifumo token`).
+   */
+  is_platform_admin: Generated<boolean>
 }
 
 export interface CredentialTables {
@@ -55,6 +61,17 @@ export const credentialMigrations: MigrationSet = {
       await db.schema.alterTable('user_credentials').dropColumn('credential_version').execute()
     },
   },
+  '20261210090000_platform_admins': {
+    async up(db) {
+      await db.schema
+        .alterTable('user_credentials')
+        .addColumn('is_platform_admin', 'boolean', (c) => c.notNull().defaultTo(false))
+        .execute()
+    },
+    async down(db) {
+      await db.schema.alterTable('user_credentials').dropColumn('is_platform_admin').execute()
+    },
+  },
 }
 
 /** Inserts the row; false when the email is taken. */
@@ -79,6 +96,50 @@ export async function findCredentialsByUserId(db: Kysely<CredentialTables>, user
 export async function credentialVersionOf(db: Kysely<CredentialTables>, userId: string): Promise<number | null> {
   const row = await db.selectFrom('user_credentials').select('credential_version').where('user_id', '=', userId).executeTakeFirst()
   return row ? row.credential_version : null
+}
+
+/** What a token issued now carries for the user, or null when the user has no credentials. */
+export async function credentialStatusOf(db: Kysely<CredentialTables>, userId: string): Promise<{ version: number; platformAdmin: boolean } | null> {
+  const row = await db.selectFrom('user_credentials').select(['credential_version', 'is_platform_admin']).where('user_id', '=', userId).executeTakeFirst()
+  return row ? { version: row.credential_version, platformAdmin: row.is_platform_admin } : null
+}
+
+/** Whether the user is a platform administrator now (false for a user without credentials). */
+export async function isPlatformAdmin(db: Kysely<CredentialTables>, userId: string): Promise<boolean> {
+  const row = await db.selectFrom('user_credentials').select('is_platform_admin').where('user_id', '=', userId).executeTakeFirst()
+  return row?.is_platform_admin === true
+}
+
+export interface PlatformAdminChange {
+  userId: string
+  email: string
+  /** false when the user already had (grant) or already lacked (revoke) the flag */
+  changed: boolean
+}
+
+/**
+ * Grants (`admin` true) or revokes the platform-admin flag of the user with this email; null when
+ * no user has it. Tokens issued from then on say so; tokens issued before keep their claim until
+ * they expire, but the admin endpoints check the flag itself on every request.
+ */
+export async function setPlatformAdmin(db: Kysely<CredentialTables>, emailInput: string, admin: boolean): Promise<PlatformAdminChange | null> {
+  const email = emailInput.trim().toLowerCase()
+  const changed = await db
+    .updateTable('user_credentials')
+    .set({ is_platform_admin: admin })
+    .where('email', '=', email)
+    .where('is_platform_admin', '=', !admin)
+    .returning(['user_id', 'email'])
+    .executeTakeFirst()
+  if (changed) return { userId: changed.user_id, email: changed.email, changed: true }
+  const existing = await findCredentialsByEmail(db, email)
+  return existing ? { userId: existing.user_id, email: existing.email, changed: false } : null
+}
+
+/** Every platform administrator, by email. */
+export async function listPlatformAdmins(db: Kysely<CredentialTables>): Promise<{ userId: string; email: string; createdAt: Date }[]> {
+  const rows = await db.selectFrom('user_credentials').select(['user_id', 'email', 'created_at']).where('is_platform_admin', '=', true).orderBy('email').execute()
+  return rows.map((row) => ({ userId: row.user_id, email: row.email, createdAt: new Date(row.created_at) }))
 }
 
 /**

@@ -91,7 +91,56 @@ export interface GlobalSlice {
   scannedTo: number
 }
 
-export interface EventStore {
+/** Global-log reading with time bounds, for inspection (`mifumo streams log`, GET /api/admin/events/). */
+export interface ReadLogOptions extends ReadAllOptions {
+  /** inclusive lower bound on the event's time */
+  from?: Date
+  /** exclusive upper bound on the event's time */
+  to?: Date
+  /** which time `from` and `to` bound: when the command was decided (metadata.occurredAt, the default) or when the store recorded it */
+  timeField?: 'occurred_at' | 'recorded_at'
+}
+
+export interface CategorySummary {
+  category: string
+  streams: number
+  events: number
+}
+
+export interface StreamSummary {
+  streamName: string
+  category: string
+  /** the stream's last version: it holds version + 1 events */
+  version: number
+  /** global position of its last event */
+  lastPosition: number
+  /** when its last event was recorded */
+  lastRecordedAt: Date
+}
+
+export interface ListStreamsOptions {
+  category?: string
+  /** how many streams (in name order) to skip */
+  offset?: number
+  limit?: number
+}
+
+/**
+ * Inspection queries, for operators. Optional: an adapter that cannot answer them cheaply leaves
+ * them out, and the inspection tools say that this store does not offer them.
+ */
+export interface EventStoreInspection {
+  /** every category, with how many streams and events it holds */
+  listCategories?(): Promise<CategorySummary[]>
+  /** streams in name order, with the total matching count */
+  listStreams?(options: ListStreamsOptions): Promise<{ streams: StreamSummary[]; total: number }>
+  /** one event by its id, or null */
+  readEvent?(eventId: string): Promise<RecordedEvent | null>
+  /** readAll with time bounds */
+  readLog?(options: ReadLogOptions): Promise<GlobalSlice>
+}
+
+export interface EventStore extends EventStoreInspection {
   readonly kind: 'postgres' | 'kurrentdb'
   append(requests: AppendRequest[]): Promise<AppendResult>
   readStream(streamName: string, options?: ReadStreamOptions): Promise<StreamSlice>

@@ -1,4 +1,4 @@
-import { sql, type Kysely } from 'kysely'
+import { sql, type Kysely, type RawBuilder } from 'kysely'
 import type { SqlDatabase } from '../database/sqlDatabase.ts'
 import type { MigrationSet } from '../database/migrations.ts'
 import {
@@ -6,14 +6,18 @@ import {
   WrongExpectedVersion,
   type AppendRequest,
   type AppendResult,
+  type CategorySummary,
   type EventMetadata,
   type EventStore,
   type ExpectedVersion,
   type GlobalSlice,
+  type ListStreamsOptions,
   type ReadAllOptions,
+  type ReadLogOptions,
   type ReadStreamOptions,
   type RecordedEvent,
   type StreamSlice,
+  type StreamSummary,
 } from './eventStore.ts'
 
 /**
@@ -180,6 +184,8 @@ export const eventStoreMigrations: MigrationSet = {
 
 const NOTIFY_CHANNEL = 'es_appended'
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+
 /** bound on the retries of an append that es_append asks to retry (MF004) */
 const MAX_APPEND_ATTEMPTS = 50
 
@@ -320,9 +326,59 @@ export class PostgresEventStore implements EventStore {
   }
 
   async readAll(options: ReadAllOptions = {}): Promise<GlobalSlice> {
+    return this.#readGlobal(options, [])
+  }
+
+  /** readAll with time bounds (inspection): on metadata.occurredAt, or on recorded_at. */
+  async readLog(options: ReadLogOptions): Promise<GlobalSlice> {
+    const time = options.timeField === 'recorded_at' ? sql`e.recorded_at` : sql`(e.metadata->>'occurredAt')::timestamptz`
+    const bounds: RawBuilder<unknown>[] = []
+    if (options.from) bounds.push(sql`${time} >= ${options.from.toISOString()}::timestamptz`)
+    if (options.to) bounds.push(sql`${time} < ${options.to.toISOString()}::timestamptz`)
+    return this.#readGlobal(options, bounds)
+  }
+
+  async listCategories(): Promise<CategorySummary[]> {
+    const { rows } = await sql<{ category: string; streams: number; events: number }>`
+      select category, count(*)::bigint as streams, sum(version + 1)::bigint as events
+        from es_streams group by category order by category`.execute(this.#db)
+    return rows.map((row) => ({ category: row.category, streams: Number(row.streams), events: Number(row.events) }))
+  }
+
+  async listStreams(options: ListStreamsOptions): Promise<{ streams: StreamSummary[]; total: number }> {
+    const where = options.category === undefined ? sql`true` : sql`s.category = ${options.category}`
+    const [page, count] = await Promise.all([
+      sql<{ stream_name: string; category: string; version: number; position: number; recorded_at: Date | string }>`
+        select s.stream_name, s.category, s.version, e.position, e.recorded_at
+          from es_streams s
+          join es_events e on e.stream_name = s.stream_name and e.stream_version = s.version
+         where ${where}
+         order by s.category, s.stream_name
+         limit ${options.limit ?? 100} offset ${options.offset ?? 0}`.execute(this.#db),
+      sql<{ total: number }>`select count(*)::bigint as total from es_streams s where ${where}`.execute(this.#db),
+    ])
+    return {
+      streams: page.rows.map((row) => ({
+        streamName: row.stream_name,
+        category: row.category,
+        version: Number(row.version),
+        lastPosition: Number(row.position),
+        lastRecordedAt: row.recorded_at instanceof Date ? row.recorded_at : new Date(row.recorded_at),
+      })),
+      total: Number(count.rows[0]?.total ?? 0),
+    }
+  }
+
+  async readEvent(eventId: string): Promise<RecordedEvent | null> {
+    if (!UUID.test(eventId)) return null
+    const { rows } = await sql<EventRow>`select ${EVENT_COLUMNS} from es_events e where e.event_id = ${eventId}::uuid`.execute(this.#db)
+    return rows[0] ? toRecorded(rows[0]) : null
+  }
+
+  async #readGlobal(options: ReadAllOptions, extraFilters: RawBuilder<unknown>[]): Promise<GlobalSlice> {
     const after = options.after ?? 0
     const limit = options.limit ?? 1000
-    const filters = [sql`e.position > ${after}`, sql`e.position < h.safe_limit`]
+    const filters = [sql`e.position > ${after}`, sql`e.position < h.safe_limit`, ...extraFilters]
     if (options.eventTypes) filters.push(sql`e.event_type = any(${[...options.eventTypes]}::text[])`)
     if (options.categories) filters.push(sql`e.category = any(${[...options.categories]}::text[])`)
     if (options.tenantId) filters.push(sql`e.tenant_id = ${options.tenantId}`)

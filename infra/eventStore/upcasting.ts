@@ -85,6 +85,35 @@ export class UpcastingEventStore implements EventStore {
     return inner.countEvents ? (options) => inner.countEvents!(options) : undefined
   }
 
+  // the inspection queries, when the adapter has them; the events they answer are upcast like any read
+  get listCategories(): EventStore['listCategories'] {
+    const inner = this.#inner
+    return inner.listCategories ? () => inner.listCategories!() : undefined
+  }
+
+  get listStreams(): EventStore['listStreams'] {
+    const inner = this.#inner
+    return inner.listStreams ? (options) => inner.listStreams!(options) : undefined
+  }
+
+  get readEvent(): EventStore['readEvent'] {
+    const inner = this.#inner
+    if (!inner.readEvent) return undefined
+    return async (eventId) => {
+      const event = await inner.readEvent!(eventId)
+      return event && !this.#registry.isEmpty ? this.#registry.upcast(event) : event
+    }
+  }
+
+  get readLog(): EventStore['readLog'] {
+    const inner = this.#inner
+    if (!inner.readLog) return undefined
+    return async (options) => {
+      const slice = await inner.readLog!(options)
+      return this.#registry.isEmpty ? slice : { ...slice, events: slice.events.map((event) => this.#registry.upcast(event)) }
+    }
+  }
+
   onAppended(listener: (position: number) => void): () => void {
     return this.#inner.onAppended(listener)
   }

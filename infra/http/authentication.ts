@@ -73,6 +73,12 @@ export interface AuthenticationOptions {
   currentCredentialVersion?: (userId: string) => Promise<number | null>
   /** The principal an API key acts as, or null for an unknown or revoked key. Without it, API keys are refused. */
   verifyApiKey?: (key: string) => Promise<Principal | null>
+  /**
+   * Whether the user is a platform administrator now. When given, `requirePlatformAdmin` asks it on
+   * every request (admin requests are rare): a revoked operator is refused at once, not only once
+   * their token with the `padm` claim expires.
+   */
+  isPlatformAdmin?: (userId: string) => Promise<boolean>
 }
 
 const NO_TENANT = 'User is not associated with any tenant'
@@ -109,7 +115,8 @@ export const authentication = fp(
     const byApiKey = async (key: string): Promise<Principal> => {
       const principal = options.verifyApiKey ? await options.verifyApiKey(key) : null
       if (!principal) throw new AuthenticationRequired()
-      return { ...principal, authenticatedWith: 'api_key' }
+      // an API key never carries platform-admin rights, whoever made it: operators sign in
+      return { ...principal, authenticatedWith: 'api_key', platformAdmin: false }
     }
 
     app.decorate('authenticate', async (request: FastifyRequest) => {
@@ -152,7 +159,9 @@ export const authentication = fp(
 
     app.decorate('requirePlatformAdmin', async (request: FastifyRequest) => {
       await app.authenticate(request)
-      if (!request.principal?.platformAdmin) throw new PermissionDenied('Only platform administrators may use this endpoint.')
+      const principal = request.principal
+      const admin = principal?.platformAdmin === true && principal.authenticatedWith !== 'api_key' && (!options.isPlatformAdmin || (await options.isPlatformAdmin(principal.userId)))
+      if (!admin) throw new PermissionDenied('Only platform administrators may use this endpoint.')
     })
 
     app.decorate('issueTokens', (principal: Principal, issue: { credentialVersion?: number } = {}) => {

@@ -3,9 +3,12 @@ import type { EventStore } from '../../infra/eventStore/eventStore.ts'
 import { readLiveCheckpoint, type EngineTables, type SubscriberStatus } from './checkpoints.ts'
 import { projectionSchema, type Projection, type Subscriber } from './projection.ts'
 import { ProjectionReplay, type ReplayProgress } from './projectionReplay.ts'
-import { createProjectionTables, SubscriberRunner, type ResolvedEngineOptions } from './subscriberRunner.ts'
+import { createProjectionTables, SubscriberRunner, type CommittedBatch, type ResolvedEngineOptions } from './subscriberRunner.ts'
 
-export { CheckpointMoved, SubscriberRunner, type ResolvedEngineOptions, type RunnerIdentity } from './subscriberRunner.ts'
+export { CheckpointMoved, SubscriberRunner, type CommittedBatch, type ResolvedEngineOptions, type RunnerIdentity } from './subscriberRunner.ts'
+
+/** Told of each projection batch this process commits (after the commit), with the new checkpoint. */
+export type CommitListener = (projectionName: string, position: number, batch: CommittedBatch) => void
 
 export interface EngineLogger {
   info(object: object, message?: string): void
@@ -63,6 +66,7 @@ export class ProjectionEngine {
   readonly #awaitingRebuild = new Set<string>()
   #started = false
   #unsubscribe: (() => void) | undefined
+  readonly #commitListeners = new Set<CommitListener>()
 
   constructor(options: EngineOptions) {
     this.#options = {
@@ -84,9 +88,32 @@ export class ProjectionEngine {
     for (const subscriber of subscribers) {
       if (this.#runners.has(subscriber.name)) throw new Error(`subscriber ${subscriber.name} registered twice`)
       if (!/^[a-z][a-z0-9_]*$/.test(subscriber.name)) throw new Error(`subscriber name ${subscriber.name} must be snake_case`)
-      this.#runners.set(subscriber.name, new SubscriberRunner(subscriber, this.#options))
+      const runner = new SubscriberRunner(subscriber, this.#options)
+      runner.onCommitted = (position, batch) => this.#committed(subscriber.name, position, batch)
+      this.#runners.set(subscriber.name, runner)
     }
     return this
+  }
+
+  /**
+   * Calls `listener` after each projection batch this process commits (not reactors', not a
+   * replay's shadow tables; a replay's swap is announced as a commit of the projection). Other
+   * processes learn of commits through the `projection_committed` notification
+   * (projections/engine/commitNotifications.ts). Returns the unsubscribe.
+   */
+  onCommitted(listener: CommitListener): () => void {
+    this.#commitListeners.add(listener)
+    return () => this.#commitListeners.delete(listener)
+  }
+
+  #committed(name: string, position: number, batch: CommittedBatch): void {
+    for (const listener of this.#commitListeners) {
+      try {
+        listener(name, position, batch)
+      } catch (error) {
+        this.#options.logger.error({ err: error, projection: name }, 'a commit listener failed')
+      }
+    }
   }
 
   /**
@@ -146,12 +173,15 @@ export class ProjectionEngine {
   }
 
   #newReplay(projection: Projection, requestedBy: string): ProjectionReplay {
-    return new ProjectionReplay(projection, this.#options, {
+    const replay: ProjectionReplay = new ProjectionReplay(projection, this.#options, {
       requestedBy,
       onSwapped: async () => {
         this.#replays.delete(projection.name)
         const runner = this.#runners.get(projection.name)!
         this.#awaitingRebuild.delete(projection.name)
+        // the swap applied the last events to the new tables: readers of the projection may look again
+        const swappedAt = replay.progress().position
+        this.#committed(projection.name, swappedAt, { events: 0, lastPosition: swappedAt, lastRecordedAt: null })
         // a running runner finds the checkpoint moved at its next batch and goes on from it
         if (runner.running) return
         await runner.load()
@@ -161,6 +191,7 @@ export class ProjectionEngine {
         this.#replays.delete(projection.name)
       },
     })
+    return replay
   }
 
   start(): void {

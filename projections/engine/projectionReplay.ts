@@ -94,6 +94,21 @@ export class ProjectionReplay {
       .execute()
   }
 
+  /**
+   * Cancels the replay of a projection from any process: its row says so at once (a process
+   * running it stops at its next step) and its tables and checkpoint are dropped.
+   */
+  static async cancelAnywhere(options: Pick<ResolvedEngineOptions, 'db'>, projection: Projection): Promise<boolean> {
+    const db = options.db as Kysely<EngineTables>
+    const updated = await db
+      .updateTable('projection_replays')
+      .set({ state: 'cancelled', last_error: 'cancelled', finished_at: new Date(), updated_at: sql`now()` })
+      .where('name', '=', projection.name)
+      .where('state', '=', 'running')
+      .executeTakeFirst()
+    return Number(updated.numUpdatedRows) > 0
+  }
+
   start(): void {
     if (this.#drive) return
     this.#stopRequested = false
@@ -187,6 +202,7 @@ export class ProjectionReplay {
       this.#state = 'running'
       this.#runner.start()
       while (!this.#stopRequested) {
+        if (await this.#cancelledElsewhere()) return
         const live = await readLiveCheckpoint(this.#db, this.projection.name)
         const target = Math.max(live?.position ?? 0, this.#headAtStart)
         // build until caught up with the serving tables, then try to swap
@@ -208,6 +224,18 @@ export class ProjectionReplay {
       this.#finish('failed')
       this.#hooks.onEnded()
     }
+  }
+
+  /** Another process cancelled this replay (its row says so): stop, leaving nothing behind. */
+  async #cancelledElsewhere(): Promise<boolean> {
+    const row = await this.#db.selectFrom('projection_replays').select('state').where('name', '=', this.projection.name).executeTakeFirst()
+    if (row?.state === 'running') return false
+    await this.#runner.stop()
+    await ProjectionReplay.discard(this.#options, this.projection, 'cancelled')
+    this.#state = 'cancelled'
+    this.#finish('cancelled')
+    this.#hooks.onEnded()
+    return true
   }
 
   /** Applies the events after `from` up to `to` (inclusive) to the replay tables, in `trx` or in transactions of their own. */

@@ -6,6 +6,16 @@ import type { EngineOptions, EngineLogger, SubscriberReport } from './projection
 
 export class CheckpointMoved extends Error {}
 
+/** A projection batch that committed: its events and the checkpoint it moved to. */
+export interface CommittedBatch {
+  /** events handed to the projection in the batch */
+  events: number
+  /** position of the batch's last event (the checkpoint may be further: it also skips unrelated events) */
+  lastPosition: number
+  /** when the batch's last event was recorded in the store (null for a replay's swap, which is announced as a commit) */
+  lastRecordedAt: Date | null
+}
+
 export type ResolvedEngineOptions = Required<Omit<EngineOptions, 'logger'>> & { logger: EngineLogger }
 
 /** Which checkpoint a runner advances and which schema its batches write to. */
@@ -35,6 +45,8 @@ export class SubscriberRunner {
   #loop: Promise<void> | undefined
   #wake: (() => void) | undefined
   #waiters: { position: number; resolve: (reached: boolean) => void }[] = []
+  /** called after each committed projection batch (the engine sets it on its serving runners) */
+  onCommitted: ((position: number, batch: CommittedBatch) => void) | undefined
 
   constructor(subscriber: Subscriber, engine: ResolvedEngineOptions, identity?: RunnerIdentity) {
     this.subscriber = subscriber
@@ -242,6 +254,7 @@ export class SubscriberRunner {
     })
     this.#persisted = to
     this.#persistedAt = Date.now()
+    this.onCommitted?.(to, { events: events.length, lastPosition: events[events.length - 1]!.position, lastRecordedAt: events[events.length - 1]!.recordedAt })
   }
 }
 

@@ -1,4 +1,6 @@
 import t from 'tap'
+import { sendJobId, sendQueueName } from '../../app.ts'
+import { eventually } from '../support/eventually.ts'
 import { campaignReaches, createCampaign, importContacts, messageFates, startDeliveryApp } from './deliverySupport.ts'
 
 /**
@@ -34,4 +36,29 @@ t.test('the delivery pipeline on the in-process queues', async (t) => {
   })()
   t.ok(['delivered', 'read', 'failed'].includes(message.status), `the conversation message reached ${message.status}`)
   t.equal(simulator.sendCount(messageId), 1)
+})
+
+t.test('a provider that cannot be reached: retried, then kept failed for ops; the message stays queued', async (t) => {
+  const { services, client } = await startDeliveryApp(t, {
+    label: 'delivery_unreachable',
+    redis: false,
+    env: {
+      // a gateway on a port nothing listens on: every send is ProviderUnavailable
+      SMS_PROVIDER: 'http',
+      SMS_GATEWAY_URL: 'http://127.0.0.1:9/send',
+      SMS_GATEWAY_API_KEY: 'test-key',
+      SMS_GATEWAY_ATTEMPTS: '1',
+      SMS_GATEWAY_TIMEOUT_MS: '500',
+      SEND_ATTEMPTS: '3',
+      SEND_BACKOFF_MS: '20',
+    },
+  })
+  const conversationId = await client.conversation('+255713000002')
+  const messageId = await client.send(conversationId, 'Is anyone there?')
+  const queue = services.queues.queue<{ messageId: string }>(sendQueueName)
+  const failed = await eventually(() => queue.failed(), (jobs) => jobs.some((job) => job.id === sendJobId(messageId)), 30_000)
+  const job = failed.find((found) => found.id === sendJobId(messageId))!
+  t.equal(job.attemptsMade, 3, 'every attempt was made')
+  t.match(job.failedReason, /./, 'with the provider error')
+  t.equal((await client.get(`/api/messaging/messages/${messageId}/`)).data.status, 'queued', 'the message is still queued, for a retry')
 })
