@@ -15,7 +15,7 @@ import { segmentQueryRoutes } from './queries/segmentRoutes.ts'
 import { templateRoutes } from './commands/templates/templateRoutes.ts'
 import { conversationRoutes } from './commands/conversations/conversationRoutes.ts'
 import { messageRoutes } from './commands/messages/messageRoutes.ts'
-import { credentialMigrations, CredentialVersionCache, isPlatformAdmin } from './infra/auth/credentialStore.ts'
+import { credentialMigrations, CredentialVersionCache } from './infra/auth/credentialStore.ts'
 import { adminStreamRoutes } from './queries/adminStreamRoutes.ts'
 import { oneTimeTokenMigrations } from './infra/auth/oneTimeTokens.ts'
 import { apiKeyMigrations, ApiKeyStore } from './infra/auth/apiKeys.ts'
@@ -317,7 +317,6 @@ export const appPlugin = fp<{ services: Services }>(async (app, { services }) =>
     refreshTtlSeconds: config.jwt.refreshTtlSeconds,
     currentCredentialVersion: (userId) => credentialVersions.current(userId),
     verifyApiKey: (key) => apiKeys.verify(key),
-    isPlatformAdmin: (userId) => isPlatformAdmin(database.db, userId),
   })
 
   await app.register(rateLimiting, {

@@ -50,7 +50,7 @@ export interface Config {
   rateLimitsEnabled: boolean
   /** when set, GET /metrics wants `Authorization: Bearer <this>`; unset, /metrics is open (keep it off public networks) */
   metricsToken: string | undefined
-  /** a comment line goes down every open activity stream (SSE) this often, so proxies keep it open */
+  /** a comment line goes down every open activity stream (SSE) this often, so proxies keep it open (at most 60 s: idle sockets close after 120 s) */
   activityStreamHeartbeatMs: number
   /** prices for cost estimates and billing: per message part, per channel */
   pricing: {
@@ -234,7 +234,7 @@ export function loadConfig(env: Env = process.env): Config {
     databasePoolSize: integer(env, 'DATABASE_POOL_SIZE', 10, 2, 200),
     rateLimitsEnabled: boolean(env, 'RATE_LIMITS_ENABLED', true),
     metricsToken: metricsToken(env.METRICS_TOKEN),
-    activityStreamHeartbeatMs: integer(env, 'SSE_HEARTBEAT_MS', 15_000, 100, 600_000),
+    activityStreamHeartbeatMs: integer(env, 'SSE_HEARTBEAT_MS', 15_000, 100, 60_000),
     pricing: {
       currency: currency(env.PRICE_CURRENCY),
       perPart: { sms: price(env, 'PRICE_PER_PART_SMS', 0.25), whatsapp: price(env, 'PRICE_PER_PART_WHATSAPP', 0.5) },

@@ -53,10 +53,11 @@ function ownCampaign(state: CampaignState, tenantId: string): ExistingCampaign |
 }
 
 /**
- * Campaign states for the send processor, kept per process and brought up to date by reading only
- * the events appended since (one small read, usually empty), without folding the recipient lists
- * again for every message. A state read less than `freshMs` ago is used as it is: a send may go
- * out that long after a pause or a cancellation, like a send already under way when it came.
+ * Campaign states for the send processor, kept per process and brought up to date on every look
+ * by reading only the events appended since (one small read, usually empty), without folding the
+ * recipient lists again for every message: a send sees every pause or cancellation recorded
+ * before it asked. With `freshMs` (default 0: off) a state read less than that long ago is used as
+ * it is, saving the read at the price of sends that far behind a pause or a cancellation.
  */
 export class CampaignStates {
   readonly #store: EventStore
@@ -67,13 +68,13 @@ export class CampaignStates {
   constructor(store: EventStore, options: { limit?: number; freshMs?: number } = {}) {
     this.#store = store
     this.#limit = options.limit ?? 1000
-    this.#freshMs = options.freshMs ?? 250
+    this.#freshMs = options.freshMs ?? 0
   }
 
   async current(campaignId: string): Promise<CampaignState> {
     const cached = this.#entries.get(campaignId)
     const readAt = Date.now()
-    if (cached && readAt - cached.readAt < this.#freshMs) return cached.state
+    if (cached && this.#freshMs > 0 && readAt - cached.readAt < this.#freshMs) return cached.state
     const slice = await this.#store.readStream(campaignStream(campaignId), cached ? { fromVersion: cached.version + 1 } : {})
     let state: CampaignState = cached?.state ?? campaignDecider.initialState
     let version = cached?.version ?? -1

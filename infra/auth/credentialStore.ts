@@ -119,8 +119,8 @@ export interface PlatformAdminChange {
 
 /**
  * Grants (`admin` true) or revokes the platform-admin flag of the user with this email; null when
- * no user has it. Tokens issued from then on say so; tokens issued before keep their claim until
- * they expire, but the admin endpoints check the flag itself on every request.
+ * no user has it. Tokens issued from then on say so (sign-in, refresh, tenant switch); an access
+ * token issued before keeps its claim until it expires (JWT_ACCESS_TTL, 15 minutes by default).
  */
 export async function setPlatformAdmin(db: Kysely<CredentialTables>, emailInput: string, admin: boolean): Promise<PlatformAdminChange | null> {
   const email = emailInput.trim().toLowerCase()

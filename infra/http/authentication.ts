@@ -73,12 +73,6 @@ export interface AuthenticationOptions {
   currentCredentialVersion?: (userId: string) => Promise<number | null>
   /** The principal an API key acts as, or null for an unknown or revoked key. Without it, API keys are refused. */
   verifyApiKey?: (key: string) => Promise<Principal | null>
-  /**
-   * Whether the user is a platform administrator now. When given, `requirePlatformAdmin` asks it on
-   * every request (admin requests are rare): a revoked operator is refused at once, not only once
-   * their token with the `padm` claim expires.
-   */
-  isPlatformAdmin?: (userId: string) => Promise<boolean>
 }
 
 const NO_TENANT = 'User is not associated with any tenant'
@@ -159,9 +153,10 @@ export const authentication = fp(
 
     app.decorate('requirePlatformAdmin', async (request: FastifyRequest) => {
       await app.authenticate(request)
+      // the `padm` claim of a token (an API key never carries it): granted and revoked with
+      // `mifumo admin`, read again at every sign-in, refresh and tenant switch
       const principal = request.principal
-      const admin = principal?.platformAdmin === true && principal.authenticatedWith !== 'api_key' && (!options.isPlatformAdmin || (await options.isPlatformAdmin(principal.userId)))
-      if (!admin) throw new PermissionDenied('Only platform administrators may use this endpoint.')
+      if (principal?.platformAdmin !== true || principal.authenticatedWith === 'api_key') throw new PermissionDenied('Only platform administrators may use this endpoint.')
     })
 
     app.decorate('issueTokens', (principal: Principal, issue: { credentialVersion?: number } = {}) => {

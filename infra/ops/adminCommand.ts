@@ -6,8 +6,9 @@ import { CommandFailed, openForOps, parseOptions, runOpsCommand, textTable, Usag
  * `mifumo admin`: who the platform administrators are. Granting is an operator's act on the
  * database, never an HTTP route: a platform administrator reads every tenant's events through the
  * admin endpoints. The flag lives on the user's credentials; tokens issued from then on (sign-in,
- * refresh, tenant switch, `mifumo token`) carry it, and the admin endpoints check it again on every
- * request, so a revocation takes effect there at once. An API key never carries it.
+ * refresh, tenant switch, `mifumo token`) carry it as the `padm` claim. A revocation reaches the
+ * user's next refresh: an access token issued before keeps working on the admin endpoints until it
+ * expires (JWT_ACCESS_TTL). An API key never carries it.
  */
 
 export const ADMIN_USAGE = `Usage: mifumo admin <command> [options]
@@ -15,8 +16,8 @@ export const ADMIN_USAGE = `Usage: mifumo admin <command> [options]
 Commands:
   grant --email <email>      Make the user with this email a platform administrator: their next
                              sign-in or token refresh gives them the admin endpoints (/api/admin/).
-  revoke --email <email>     Take it back: the admin endpoints refuse them at once, and their next
-                             token refresh no longer carries it.
+  revoke --email <email>     Take it back: their next token refresh no longer carries it (an
+                             access token issued before works until it expires, JWT_ACCESS_TTL).
   list                       The platform administrators.
 
 Options:
@@ -78,7 +79,7 @@ async function admin(args: string[], deps: AdminCommandDeps): Promise<void> {
     const who = `${change.email} (${change.userId})`
     if (!change.changed) deps.stdout(granting ? `${who} is already a platform administrator.\n` : `${who} is not a platform administrator.\n`)
     else if (granting) deps.stdout(`${who} is now a platform administrator: their next sign-in or token refresh carries it.\n`)
-    else deps.stdout(`${who} is no longer a platform administrator: the admin endpoints refuse them now, and their next token refresh drops it.\n`)
+    else deps.stdout(`${who} is no longer a platform administrator: their next token refresh drops it (access tokens issued before expire within JWT_ACCESS_TTL).\n`)
   })
 }
 

@@ -126,11 +126,12 @@ function eventRows(events: readonly EventView[]): string[][] {
   return events.map((event) => [String(event.position), shortTime(event.occurred_at), event.stream, String(event.version), event.type, event.tenant_id ?? '-', who(event)])
 }
 
-function printEvents(printer: Printer, events: readonly EventView[], header = true): void {
+/** Events as a table (or JSON lines); `following`: fixed column widths and the header only once, so batches line up. */
+function printEvents(printer: Printer, events: readonly EventView[], following?: { header: boolean }): void {
   if (!printer.tables) return printer.jsonLines(events)
   if (events.length === 0) return
-  const table = textTable(EVENT_HEADER, eventRows(events), EVENT_WIDTHS)
-  printer.text(header ? table : table.slice(table.indexOf('\n') + 1))
+  const table = textTable(EVENT_HEADER, eventRows(events), following ? EVENT_WIDTHS : [])
+  printer.text(!following || following.header ? table : table.slice(table.indexOf('\n') + 1))
 }
 
 /** One event, every field on its own line; the data as indented JSON. */
@@ -356,7 +357,7 @@ async function follow(store: EventStore, users: DescribeUsers | undefined, print
       const slice = await readLogPage(store, { ...query, after, limit: FOLLOW_PAGE })
       if (stopped) break
       if (slice.events.length > 0) {
-        printEvents(printer, await eventViews(slice.events, users), header)
+        printEvents(printer, await eventViews(slice.events, users), { header })
         header = false
       }
       after = Math.max(after, slice.scannedTo)

@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto'
 import { sql } from 'kysely'
-import { Redis } from 'ioredis'
 import { unwiredDeliveryReportSink, type Services } from '../../app.ts'
 import { systemJobContext } from '../../commands/commandContext.ts'
 import { recordMessageStatus } from '../../commands/messages/messageCommands.ts'
@@ -37,21 +36,6 @@ export interface DeliveryAppOptions {
   env?: Record<string, string>
 }
 
-/** Deletes every Redis key of a queue prefix (a test's queues leave their failed jobs and metrics). */
-export async function dropQueueKeys(prefix: string): Promise<void> {
-  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 2 })
-  try {
-    let cursor = '0'
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000)
-      cursor = next
-      if (keys.length > 0) await redis.del(...keys)
-    } while (cursor !== '0')
-  } finally {
-    redis.disconnect()
-  }
-}
-
 export function queuePrefix(label: string): string {
   return `test-delivery-${label}-${randomBytes(4).toString('hex')}`
 }
@@ -59,8 +43,7 @@ export function queuePrefix(label: string): string {
 export async function startDeliveryApp(t: Teardown, options: DeliveryAppOptions): Promise<DeliveryApp> {
   const redis = options.redis ?? true
   const prefix = queuePrefix(options.label)
-  // registered first: it runs after the app's own teardown has closed the workers and queues
-  if (redis) t.teardown(() => dropQueueKeys(prefix))
+  // (the app's teardown removes the queues' Redis keys once its workers and queues are closed)
   const started = await startTestApp(t, {
     label: options.label,
     // queue delays, report delays and scheduled times are real time
@@ -175,9 +158,4 @@ export async function messageFates(services: Services, campaignId: string): Prom
     cancelled: count('messageCancelled'),
     unfinished: [...events].filter(([, types]) => !types.some((type) => FINAL.has(type))).map(([id]) => id),
   }
-}
-
-/** Messages of the campaign whose contact is this one (the campaign's message ids derive from both). */
-export function messageIdsOf(fates: MessageFates): string[] {
-  return [...fates.events.keys()]
 }

@@ -4,6 +4,7 @@ import { ManualClock, type Clock } from '../../infra/clock.ts'
 import { loadConfig } from '../../infra/config.ts'
 import type { Mailer } from '../../infra/mail/mailer.ts'
 import { createTestDatabase, type TestDatabase } from './testDatabase.ts'
+import { dropQueueKeys } from './queueKeys.ts'
 
 export interface TestApp {
   app: FastifyInstance
@@ -48,6 +49,8 @@ export async function startTestApp(
     await app.close()
     await services.close()
     await database.drop()
+    // the queues' keys, when they were on Redis
+    if (config.redisUrl) await dropQueueKeys(config.queue.prefix)
   })
   return { app, services, database, clock }
 }
