@@ -61,6 +61,8 @@ import type { CloseWorkerOptions, QueueSystem, QueueWorker } from './infra/queue
 import { openSmsProvider, type OpenedSmsProvider } from './infra/sms/openSmsProvider.ts'
 import type { DeliveryReport, SmsProvider } from './infra/sms/smsProvider.ts'
 import { checkpointMigrations, replayMigrations } from './projections/engine/checkpoints.ts'
+import { cancelReplay, replayProcessor, replayQueueName, requestReplay, type ReplayJob } from './projections/engine/replayJobs.ts'
+import { adminProjectionRoutes } from './queries/adminProjectionRoutes.ts'
 import { ProjectionEngine } from './projections/engine/projectionEngine.ts'
 import { readModel } from './projections/engine/projection.ts'
 import { contactDirectory, contactDirectoryLookups, eligibleRecipients } from './projections/contactDirectory.ts'
@@ -370,6 +372,14 @@ export const appPlugin = fp<{ services: Services }>(async (app, { services }) =>
   await app.register(smsRoutes, { ...queryOptions, store, pricing: config.pricing })
   await app.register(billingRoutes, { ...queryOptions, store, pricing: config.pricing })
   await app.register(adminStreamRoutes, { store })
+  await app.register(adminProjectionRoutes, {
+    db: database.db,
+    store,
+    clock,
+    projections,
+    requestReplay: (name, requestedBy) => requestReplay(services.queues, services.engine, name, requestedBy),
+    cancelReplay: (name) => cancelReplay(database.db, services.engine, services.engine.projection(name)!),
+  })
 
   // SMS sending, delivery status, and the providers' signed webhooks (delivery reports, inbound SMS)
   const webhookSecrets = new WebhookSecretStore(database.db, clock)
@@ -443,6 +453,8 @@ export async function startDeliveryWorkers(services: Services): Promise<Delivery
     ),
     queues.work<CampaignStartJob>(campaignStartQueueName, scheduledStartProcessor(campaignJobs), { concurrency: CAMPAIGN_JOB_CONCURRENCY }),
     queues.work<CampaignTimeoutJob>(campaignTimeoutQueueName, campaignTimeoutProcessor(campaignJobs), { concurrency: CAMPAIGN_JOB_CONCURRENCY }),
+    // projection replays requested as jobs (with Redis): one at a time per process
+    queues.work<ReplayJob>(replayQueueName, replayProcessor(services.engine), { concurrency: 1 }),
   ]
 
   let stopped = false

@@ -4,12 +4,13 @@ import { parseArgs, type ParseArgsConfig } from 'node:util'
 import Fastify from 'fastify'
 import { pino } from 'pino'
 import * as composition from './app.ts'
-import { createLogger, openServices, type Services } from './app.ts'
+import { createLogger, openServices, projections, type Services } from './app.ts'
 import { loadUser, principalFor } from './commands/users/registration.ts'
 import { ConfigError, loadConfig, type Config } from './infra/config.ts'
 import { credentialStatusOf } from './infra/auth/credentialStore.ts'
 import { adminCommand } from './infra/ops/adminCommand.ts'
 import { streamsCommand } from './infra/ops/streamsCommand.ts'
+import { projectionsCommand, replayCommand } from './projections/engine/projectionsCommand.ts'
 import { userDescriber } from './commands/users/userDirectory.ts'
 import { isEntryPoint } from './infra/entryPoint.ts'
 import { authentication } from './infra/http/authentication.ts'
@@ -64,15 +65,18 @@ Commands:
                              Platform administrators (the admin endpoints are theirs).
   help                       Show this help (also --help, -h).
 
-Not available yet (they arrive in later issues):
-  replay, projections
+  projections [--json]       Every projection: version, state, checkpoint, lag, last error.
+  replay <projection>... | --all [--no-wait] [--json]
+                             Rebuild projections into new tables beside the serving ones and
+                             swap them in once caught up, with a progress bar each (a job in the
+                             workers with REDIS_URL, in this process otherwise).
+  replay --cancel <projection>...
+                             Cancel replays under way.
 
 Configuration is read from the environment: DATABASE_URL (unset: the embedded database under
 DATA_DIR), JWT_SECRET (token needs the server's), PORT, HOST, LOG_LEVEL and the others the
 README lists.
 `
-
-const NOT_YET = new Set(['replay', 'projections'])
 
 /** Where the command writes; tests and the process entry both pass one. */
 export interface Io {
@@ -454,9 +458,17 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     }
     if (command === 'streams') return await streamsCommand(rest, { ...io, openServices, users: userDescriber })
     if (command === 'admin') return await adminCommand(rest, { ...io, openServices })
-    if (NOT_YET.has(command)) {
-      io.stderr(`mifumo: "${command}" is not available yet; it arrives in a later issue.\n\n${USAGE}`)
-      return 2
+    if (command === 'projections') return await projectionsCommand(rest, { ...io, openServices, projections })
+    if (command === 'replay') {
+      return await replayCommand(rest, {
+        ...io,
+        openServices,
+        projections,
+        onInterrupt: (handler) => {
+          process.on('SIGINT', handler)
+          return () => process.off('SIGINT', handler)
+        },
+      })
     }
     io.stderr(`mifumo: unknown command "${command}"\n\n${USAGE}`)
     return 2

@@ -1,5 +1,5 @@
 import { NotFound, invalidStatus } from '../../infra/errors.ts'
-import { streamName, WrongExpectedVersion, type AppendRequest, type EventStore } from '../../infra/eventStore/eventStore.ts'
+import { InvalidAppend, streamName, WrongExpectedVersion, type AppendRequest, type EventStore } from '../../infra/eventStore/eventStore.ts'
 import { deterministicId, newId } from '../../infra/ids.ts'
 import type { CommandContext } from '../commandContext.ts'
 import { executeCommand, expectedVersionOf, loadAggregate, toNewEvents, withConcurrencyRetry } from '../commandExecution.ts'
@@ -157,16 +157,8 @@ export interface CampaignMessageInput {
   content: string
 }
 
-/**
- * Queues one campaign message. The campaign sender chose the recipient among the campaign's
- * eligible contacts and derives `messageId` from the campaign and the contact, so running the
- * sender again after a crash finds the stream already there: that is success, `created: false`.
- */
-export async function queueCampaignMessage(
-  store: EventStore,
-  context: CommandContext,
-  input: CampaignMessageInput,
-): Promise<{ created: boolean; position: number }> {
+/** The append that queues one campaign message: a new stream, event ids that follow from the message id. */
+function campaignMessageAppend(context: CommandContext, input: CampaignMessageInput): AppendRequest {
   const events = messageDecider.decide(
     {
       type: 'queueOutbound',
@@ -183,13 +175,43 @@ export async function queueCampaignMessage(
   )
   // the event id follows from the message id: the very same append retried is a duplicate, not a conflict
   const eventIds = events.map((_event, index) => deterministicId('message-event', input.messageId, String(index)))
+  return { streamName: messageStream(input.messageId), expectedVersion: 'no_stream', events: toNewEvents(events, context, eventIds) }
+}
+
+/**
+ * Queues one campaign message. The campaign sender chose the recipient among the campaign's
+ * eligible contacts and derives `messageId` from the campaign and the contact, so running the
+ * sender again after a crash finds the stream already there: that is success, `created: false`.
+ */
+export async function queueCampaignMessage(
+  store: EventStore,
+  context: CommandContext,
+  input: CampaignMessageInput,
+): Promise<{ created: boolean; position: number }> {
   try {
-    const result = await store.append([{ streamName: messageStream(input.messageId), expectedVersion: 'no_stream', events: toNewEvents(events, context, eventIds) }])
+    const result = await store.append([campaignMessageAppend(context, input)])
     return { created: !result.duplicate, position: result.lastPosition }
   } catch (error) {
     if (!(error instanceof WrongExpectedVersion)) throw error
     const existing = await loadAggregate(store, messageStream(input.messageId), messageDecider)
     return { created: false, position: existing.lastPosition }
+  }
+}
+
+/**
+ * Queues several campaign messages in one atomic append (one round trip for the lot). When some of
+ * them exist already (the sender runs again after a crash), the append is refused as a whole and
+ * each message is queued on its own, the existing ones being success as above.
+ */
+export async function queueCampaignMessages(store: EventStore, context: CommandContext, inputs: readonly CampaignMessageInput[]): Promise<void> {
+  if (inputs.length === 0) return
+  try {
+    await store.append(inputs.map((input) => campaignMessageAppend(context, input)))
+  } catch (error) {
+    // a stream there already, or some of the event ids recorded already (another runner of the
+    // sender got part of the way): one at a time, where each of those is success
+    if (!(error instanceof WrongExpectedVersion) && !(error instanceof InvalidAppend)) throw error
+    for (const input of inputs) await queueCampaignMessage(store, context, input)
   }
 }
 

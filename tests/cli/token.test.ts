@@ -107,14 +107,14 @@ t.test('mifumo token', async (t) => {
 })
 
 t.test('mifumo help and unknown commands', async (t) => {
-  const [help, helpFlag, unknown, notYet] = await Promise.all([
+  const [help, helpFlag, unknown, replayWithoutNames] = await Promise.all([
     mifumo(['help'], {}),
     mifumo(['--help'], {}),
     mifumo(['frobnicate'], {}),
     mifumo(['replay'], {}),
   ])
   t.equal(help.code, 0)
-  for (const word of ['serve', 'token', 'worker', 'replay', 'projections', 'streams', 'Not available yet']) t.match(help.stdout, word)
+  for (const word of ['serve', 'token', 'worker', 'replay', 'projections', 'streams', 'jobs', 'credits', 'admin']) t.match(help.stdout, word)
   t.equal(helpFlag.code, 0)
   t.equal(helpFlag.stdout, help.stdout)
 
@@ -123,6 +123,6 @@ t.test('mifumo help and unknown commands', async (t) => {
   t.match(unknown.stderr, 'unknown command "frobnicate"')
   t.match(unknown.stderr, 'Usage: mifumo')
 
-  t.equal(notYet.code, 2)
-  t.match(notYet.stderr, '"replay" is not available yet')
+  t.equal(replayWithoutNames.code, 2, 'replay without projections is a command-line error')
+  t.match(replayWithoutNames.stderr, 'name the projections to replay, or give --all')
 })

@@ -1,7 +1,7 @@
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { systemActor, type CommandContext } from '../../commands/commandContext.ts'
-import { queueCampaignMessage } from '../../commands/messages/messageCommands.ts'
+import { queueCampaignMessage, queueCampaignMessages } from '../../commands/messages/messageCommands.ts'
 import { ManualClock } from '../../infra/clock.ts'
 import type { EventStore } from '../../infra/eventStore/eventStore.ts'
 import { appendsNothing } from '../support/eventLog.ts'
@@ -362,4 +362,15 @@ t.test('campaign messages are queued once', async (t) => {
   t.equal(delivered.statusCode, 200, delivered.body)
   t.match(delivered.json().data, { campaign_id: input.campaignId, conversation_id: null, status: 'delivered' })
   t.match((await store.readStream(`message-${input.messageId}`)).events[2]?.data, { campaignId: input.campaignId, conversationId: null })
+
+  // a group of messages in one append; again with one more: the existing ones stay as they are
+  const group = ['4a1b2c3d-0000-4000-8000-000000000001', '4a1b2c3d-0000-4000-8000-000000000002'].map((messageId) => ({ ...input, messageId }))
+  await queueCampaignMessages(store, context, group)
+  const more = { ...input, messageId: '4a1b2c3d-0000-4000-8000-000000000003' }
+  await queueCampaignMessages(store, { ...context, correlationId: 'campaign-run-2' }, [...group, more, input])
+  for (const { messageId } of [...group, more]) {
+    const stream = (await store.readStream(`message-${messageId}`)).events
+    t.same(stream.map((event) => event.type), ['outboundMessageQueued'], `message ${messageId} queued once`)
+  }
+  t.equal((await store.readStream(`message-${input.messageId}`)).events.length, 3, 'the delivered one is untouched')
 })
