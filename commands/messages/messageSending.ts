@@ -94,7 +94,7 @@ export async function sendQueuedMessage(deps: MessageSendingDeps, job: SendJob):
     messageId: message.messageId,
     tenantId: message.tenantId,
     to: message.to,
-    senderId: deps.senderId,
+    senderId: message.senderId ?? deps.senderId,
     channel: message.channel,
     text: message.content,
   })
