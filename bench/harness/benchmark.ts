@@ -7,7 +7,31 @@
  * as a latency or a memory ceiling.
  */
 
-export type BenchMode = 'quick' | 'full'
+/**
+ * full: the sizes the targets are written for (1,000,000 events, 20,000 recipients, 10 s loads);
+ * quick: the same figures at about a tenth of the size, for small machines;
+ * smoke: tiny sizes and sub-second loads, only to keep the harness from rotting (tests/bench).
+ */
+export type BenchMode = 'smoke' | 'quick' | 'full'
+
+/**
+ * Baselines measured once per run and shared by every figure that compares with them. Each lives
+ * in bench/baselines/<name>.ts, which exports `measureBaseline(ctx): Promise<BaselineResult>`.
+ */
+export type BaselineName =
+  | 'bareFastify' // bare Fastify returning a constant JSON: requests/s (autocannon, 50 connections)
+  | 'fastifyPgSelect' // Fastify doing one indexed SELECT of 20 rows with pg: requests/s
+  | 'rawInsert' // raw single-row INSERTs, 10 clients: rows/s
+  | 'handWrittenProjection' // read 1,000 events a page, aggregate in memory, one upsert + checkpoint per transaction: events/s
+  | 'bullmqNoop' // BullMQ no-op jobs, a worker of concurrency 50: jobs/s
+  | 'emmettAppend' // the peer: emmett-postgresql appendToStream, 10 writers, 1 event per append: events/s
+
+export interface BaselineResult {
+  name: string
+  value: number
+  unit: string
+  details?: Record<string, unknown>
+}
 
 /** What the harness hands every benchmark. */
 export interface BenchContext {
@@ -20,6 +44,8 @@ export interface BenchContext {
   log(line: string): void
   /** the generated event history (bench/dataset), built once per run and shared, on first ask */
   dataset(): Promise<BenchDataset>
+  /** a baseline, measured on first ask and shared for the rest of the run */
+  baseline(name: BaselineName): Promise<BaselineResult>
   /** register clean-up work (drop a database, stop a server); the harness runs it even on failure */
   onCleanup(task: () => Promise<void>): void
 }
@@ -47,7 +73,7 @@ export interface FigureResult {
   figure: string
   value: number
   unit: string
-  baseline: { name: string; value: number; unit: string } | null
+  baseline: BaselineResult | null
   /** value ÷ baseline.value, when there is a baseline */
   ratio: number | null
   checks: TargetCheck[]
