@@ -1,0 +1,177 @@
+import { randomBytes } from 'node:crypto'
+import { setTimeout as sleep } from 'node:timers/promises'
+import pg from 'pg'
+import { sql, type Kysely } from 'kysely'
+import { buildApp, openServices, startDeliveryWorkers } from '../../app.ts'
+import { systemActor } from '../../commands/commandContext.ts'
+import { purchaseCredits } from '../../commands/billing/smsCredits.ts'
+import { systemClock } from '../../infra/clock.ts'
+import { loadConfig } from '../../infra/config.ts'
+import { SmsSimulator } from '../../infra/sms/smsSimulator.ts'
+import { removeQueueKeys } from '../baselines/bullmqNoop.ts'
+import { atLeast, atLeastRatio, ratioOf, type Benchmark, type BenchContext, type BenchMode, type FigureResult } from '../harness/benchmark.ts'
+
+/**
+ * The delivery pipeline on the simulator with BullMQ on Redis, in a fresh database of its own: a
+ * campaign of N opted-in recipients is started over HTTP (app.inject), and the clock stops when
+ * every recipient's message has its final outcome (delivered or failed) recorded in the log —
+ * fan-out, send jobs, the simulator, its delivery reports through the signed report route, all
+ * as in production. Compared with BullMQ no-op jobs through the same queue port (bullmqNoop).
+ */
+
+const RECIPIENTS: Record<BenchMode, number> = { smoke: 100, quick: 2_000, full: 20_000 }
+/** the bulk-import route takes at most this many rows per request */
+const IMPORT_CHUNK = 10_000
+const POLL_MS = 50
+
+type App = Awaited<ReturnType<typeof buildApp>>
+
+async function call(app: App, method: 'GET' | 'POST', url: string, token: string | null, payload?: unknown): Promise<any> {
+  const response = await app.inject({ method, url, headers: token ? { authorization: `Bearer ${token}` } : {}, ...(payload === undefined ? {} : { payload: payload as object }) })
+  if (response.statusCode >= 300) throw new Error(`${method} ${url}: ${response.statusCode} ${response.body.slice(0, 300)}`)
+  return response.json()
+}
+
+async function countEvents(db: Kysely<any>, types: string[]): Promise<number> {
+  const { rows } = await sql<{ n: number }>`select count(*)::int as n from es_events where category = 'message' and event_type in (${sql.join(types)})`.execute(db)
+  return rows[0]!.n
+}
+
+async function createDatabase(ctx: BenchContext, label: string): Promise<string> {
+  const name = `bench_${label}_${randomBytes(4).toString('hex')}`
+  const admin = new pg.Client({ connectionString: ctx.postgresUrl })
+  await admin.connect()
+  try {
+    await admin.query(`create database ${pg.escapeIdentifier(name)}`)
+  } finally {
+    await admin.end()
+  }
+  ctx.onCleanup(async () => {
+    const client = new pg.Client({ connectionString: ctx.postgresUrl })
+    await client.connect()
+    try {
+      await client.query(`drop database if exists ${pg.escapeIdentifier(name)} with (force)`)
+    } finally {
+      await client.end()
+    }
+  })
+  const url = new URL(ctx.postgresUrl)
+  url.pathname = `/${name}`
+  return url.toString()
+}
+
+export interface PipelineMeasure {
+  recipients: number
+  /** start → every provider answer recorded (messageSent or messageFailed at send) */
+  sentMs: number
+  /** start → every message's final outcome recorded */
+  finalMs: number
+  simulator: ReturnType<SmsSimulator['stats']>
+}
+
+/** One campaign through the whole pipeline; `env` overrides the service's settings. */
+export async function measurePipeline(ctx: BenchContext, recipients: number, env: Record<string, string> = {}): Promise<PipelineMeasure> {
+  const suffix = randomBytes(4).toString('hex')
+  const prefix = `bench-delivery-${suffix}`
+  const databaseUrl = await createDatabase(ctx, 'delivery')
+  ctx.onCleanup(() => removeQueueKeys(ctx.redisUrl, prefix))
+  const config = loadConfig({
+    DATABASE_URL: databaseUrl,
+    JWT_SECRET: randomBytes(32).toString('hex'),
+    LOG_LEVEL: 'warn',
+    RATE_LIMITS_ENABLED: 'false',
+    READ_YOUR_WRITES_TIMEOUT_MS: '60000',
+    REDIS_URL: ctx.redisUrl,
+    QUEUE_PREFIX: prefix,
+    DELIVERY_WORKERS: 'false',
+    SEND_CONCURRENCY: '50',
+    DATABASE_POOL_SIZE: '10',
+    PROVIDER_MAX_PER_SECOND: '100000',
+    SIMULATOR_SEED: 'bench',
+    SIMULATOR_MIN_DELAY_MS: '0',
+    SIMULATOR_MAX_DELAY_MS: '20',
+    ...env,
+  })
+  const services = await openServices(config, { clock: systemClock })
+  const app = await buildApp(services)
+  try {
+    const simulator = services.provider
+    if (!(simulator instanceof SmsSimulator)) throw new Error('the delivery figure runs on the simulator')
+    const registered = await call(app, 'POST', '/api/auth/register/', null, { email: `bench-${suffix}@example.com`, password: 'correct horse battery', first_name: 'Bench' })
+    const token = registered.data.access as string
+    const tenantId = registered.data.user.tenant_id as string
+    await purchaseCredits(services.store, { tenantId, actor: systemActor, correlationId: 'bench', causationId: null, ip: null, userAgent: null, now: systemClock.now() }, recipients * 2, 'benchmark')
+    for (let first = 0; first < recipients; first += IMPORT_CHUNK) {
+      const rows = Array.from({ length: Math.min(IMPORT_CHUNK, recipients - first) }, (_, i) => ({
+        name: `Recipient ${first + i}`,
+        phone_e164: `+255712${String(first + i).padStart(6, '0')}`,
+        is_opted_in: true,
+        tags: ['bench'],
+      }))
+      await call(app, 'POST', '/api/messaging/contacts/bulk-import/', token, rows)
+    }
+    const campaign = await call(app, 'POST', '/api/messaging/campaigns/', token, {
+      name: 'Benchmark',
+      message_text: 'Habari! Benchmark message.',
+      target_criteria: { tags: ['bench'], opt_in_status: 'opted_in' },
+    })
+    ctx.log(`${recipients} contacts imported, campaign created; starting it`)
+    const workers = await startDeliveryWorkers(services)
+    const db = services.database.db
+    const started = performance.now()
+    await call(app, 'POST', `/api/messaging/campaigns/${campaign.data.id}/start/`, token)
+    let sentMs = 0
+    let lastLog = started
+    for (;;) {
+      const stats = simulator.stats()
+      if (!sentMs && stats.accepted + stats.rejected >= recipients) {
+        const recorded = await countEvents(db, ['messageSent'])
+        if (recorded >= stats.accepted) sentMs = performance.now() - started
+      }
+      const final = await countEvents(db, ['messageDelivered', 'messageFailed'])
+      if (final >= recipients) break
+      if (performance.now() - lastLog > 5000) {
+        lastLog = performance.now()
+        ctx.log(`${Math.round(lastLog - started)} ms: provider calls ${stats.sendCalls}, final outcomes ${final}/${recipients}`)
+      }
+      await sleep(POLL_MS)
+    }
+    const finalMs = performance.now() - started
+    await workers.close()
+    return { recipients, sentMs: sentMs || finalMs, finalMs, simulator: simulator.stats() }
+  } finally {
+    await app.close()
+    await services.close()
+  }
+}
+
+export const benchmark: Benchmark = {
+  name: 'delivery',
+  description: 'delivery pipeline on the simulator: a campaign from start to every outcome recorded, vs BullMQ no-op jobs',
+  usesDataset: false,
+  async run(ctx: BenchContext): Promise<FigureResult[]> {
+    const baseline = await ctx.baseline('bullmqNoop')
+    const recipients = RECIPIENTS[ctx.mode]
+    const measured = await measurePipeline(ctx, recipients)
+    const value = (recipients / measured.finalMs) * 1000
+    const ratio = ratioOf(value, baseline.value)
+    ctx.log(`${recipients} messages sent and reported in ${Math.round(measured.finalMs)} ms = ${Math.round(value)} messages/s (${ratio?.toFixed(2)} × no-op jobs)`)
+    return [
+      {
+        figure: `delivery pipeline, campaign of ${recipients.toLocaleString('en')} recipients (sent and reported)`,
+        value,
+        unit: 'messages/s',
+        baseline,
+        ratio,
+        checks: [atLeast('messages/s', value, 2000, 'messages/s'), atLeastRatio(ratio, 0.15, 'BullMQ no-op jobs')],
+        details: {
+          recipients,
+          finalMs: Math.round(measured.finalMs),
+          sentMs: Math.round(measured.sentMs),
+          sentPerSecond: Math.round((recipients / measured.sentMs) * 1000),
+          simulator: measured.simulator,
+        },
+      },
+    ]
+  },
+}
