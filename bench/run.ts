@@ -19,7 +19,7 @@ import { parseArgs } from 'node:util'
 import { Redis } from 'ioredis'
 import type { BaselineName, BaselineResult, Benchmark, BenchContext, BenchDataset, BenchMode, FigureResult } from './harness/benchmark.ts'
 import { postgresServerVersion } from './harness/databases.ts'
-import { formatMarkdown, formatTerminalTable, type RunReport } from './harness/report.ts'
+import { formatMarkdown, formatTerminalTable, replaceResultsSection, RESULTS_END, RESULTS_START, type RunReport } from './harness/report.ts'
 
 const benchRoot = path.dirname(fileURLToPath(import.meta.url))
 const repositoryRoot = path.resolve(benchRoot, '..')
@@ -354,24 +354,18 @@ async function describeMachine(postgresUrl: string, redisUrl: string): Promise<R
 // output
 // ---------------------------------------------------------------------------------------------
 
-const README_START = '<!-- bench:results:start -->'
-const README_END = '<!-- bench:results:end -->'
-
 async function updateReadme(readmePath: string, markdown: string): Promise<void> {
   if (!existsSync(readmePath)) {
     progress(`README not updated: ${readmePath} does not exist`)
     return
   }
-  const text = await readFile(readmePath, 'utf8')
-  const start = text.indexOf(README_START)
-  const end = text.indexOf(README_END)
-  if (start === -1 || end === -1 || end < start) {
-    progress(`README not updated: ${path.basename(readmePath)} has no ${README_START} … ${README_END} markers`)
+  const updated = replaceResultsSection(await readFile(readmePath, 'utf8'), markdown)
+  if (updated === null) {
+    progress(`README not updated: ${path.basename(readmePath)} has no ${RESULTS_START} … ${RESULTS_END} markers`)
     return
   }
-  const updated = `${text.slice(0, start + README_START.length)}\n${markdown.trimEnd()}\n${text.slice(end)}`
   await writeFile(readmePath, updated)
-  progress(`results written into ${path.relative(process.cwd(), readmePath) || readmePath}`)
+  progress(`results written into ${readmePath}`)
 }
 
 function formatNumber(value: number): string {

@@ -155,3 +155,14 @@ function oneLine(text: string, max: number): string {
   const line = text.split('\n')[0] ?? ''
   return line.length > max ? `${line.slice(0, max - 1)}…` : line
 }
+
+export const RESULTS_START = '<!-- bench:results:start -->'
+export const RESULTS_END = '<!-- bench:results:end -->'
+
+/** The text with what lies between the results markers replaced by `markdown`; null when the markers are missing. */
+export function replaceResultsSection(text: string, markdown: string): string | null {
+  const start = text.indexOf(RESULTS_START)
+  const end = text.indexOf(RESULTS_END, start + 1)
+  if (start === -1 || end === -1) return null
+  return `${text.slice(0, start + RESULTS_START.length)}\n${markdown.trimEnd()}\n${text.slice(end)}`
+}
