@@ -33,7 +33,11 @@ import {
  * another database on the same server (a CREATE DATABASE, a bulk load) delays readers here too.
  * Give the event store a server whose write transactions are short.
  *
- * An append is one call of the es_append() function: one round trip, atomic over all its streams.
+ * An append is one call of the es_append() function, atomic over all its streams. Appends that
+ * arrive while earlier ones are still on their way to the server travel together (group commit):
+ * es_append_batch() runs each of them as es_append() in a subtransaction of its own, so each
+ * succeeds or fails on its own, and all that succeed commit together, in one round trip and one
+ * WAL flush. One writer alone is never delayed: its append goes out at once.
  */
 export const POSITIONS_PER_TRANSACTION = 1_048_576
 
@@ -54,11 +58,15 @@ declare
   actual bigint;
   prior bigint;
   sname text;
+  ids uuid[];
 begin
-  select count(*) into total
+  -- the ids as an array, looked up with = any(ids): a plan on the event id index whatever the
+  -- table's size when the session first planned it (a join with the JSON's rows was planned as a
+  -- scan of the whole table while the table was small, and kept that plan as the table grew)
+  select array_agg((e->>'id')::uuid) into ids
     from jsonb_array_elements(p_requests) q, jsonb_array_elements(q->'events') e;
-  select count(*) into known from es_events
-    where event_id in (select (e->>'id')::uuid from jsonb_array_elements(p_requests) q, jsonb_array_elements(q->'events') e);
+  total := coalesce(array_length(ids, 1), 0);
+  select count(*) into known from es_events where event_id = any(ids);
   if known > 0 then
     if known < total then
       raise exception using errcode = 'MF002', message = 'es_append: some but not all of these event ids are already recorded';
@@ -66,7 +74,7 @@ begin
     return query
       select ev.stream_name, max(ev.stream_version), max(max(ev.position)) over (), true
         from es_events ev
-       where ev.event_id in (select (e->>'id')::uuid from jsonb_array_elements(p_requests) q, jsonb_array_elements(q->'events') e)
+       where ev.event_id = any(ids)
        group by ev.stream_name;
     return;
   end if;
@@ -101,8 +109,7 @@ begin
     if new_version is null then
       -- an identical append that committed while this one waited for the stream is not a conflict:
       -- retried, this call finds every id recorded and answers as a duplicate
-      select count(*) into known from es_events
-        where event_id in (select (e->>'id')::uuid from jsonb_array_elements(p_requests) q, jsonb_array_elements(q->'events') e);
+      select count(*) into known from es_events where event_id = any(ids);
       if known = total then
         raise exception using errcode = 'MF004', message = 'es_append: the same events were appended concurrently; retry';
       end if;
@@ -132,6 +139,40 @@ begin
     o_position := base + idx + offs - 1;
     o_duplicate := false;
     return next;
+  end loop;
+end
+$fn$`
+
+/**
+ * Several appends in one transaction, each in a subtransaction of its own (a failing one is rolled
+ * back alone and reported in its rows: o_error is its SQLSTATE). o_item numbers the appends of the
+ * batch from 0.
+ */
+const APPEND_BATCH_FUNCTION = sql`
+create or replace function es_append_batch(p_batch jsonb)
+returns table (o_item int, o_stream text, o_version bigint, o_position bigint, o_duplicate boolean,
+               o_error text, o_message text, o_detail text, o_constraint text)
+language plpgsql as $fn$
+declare
+  item jsonb;
+  i int := 0;
+  appended record;
+begin
+  for item in select value from jsonb_array_elements(p_batch) loop
+    begin
+      -- a PL/pgSQL set-returning function runs to its end before its first row is read: an append
+      -- that fails has returned no row here
+      for appended in select * from es_append(item) loop
+        o_item := i; o_stream := appended.o_stream; o_version := appended.o_version; o_position := appended.o_position;
+        o_duplicate := appended.o_duplicate; o_error := null; o_message := null; o_detail := null; o_constraint := null;
+        return next;
+      end loop;
+    exception when others then
+      get stacked diagnostics o_error = returned_sqlstate, o_message = message_text, o_detail = pg_exception_detail, o_constraint = constraint_name;
+      o_item := i; o_stream := null; o_version := null; o_position := null; o_duplicate := null;
+      return next;
+    end;
+    i := i + 1;
   end loop;
 end
 $fn$`
@@ -180,6 +221,15 @@ export const eventStoreMigrations: MigrationSet = {
       // the previous body had the two faults this one fixes: keep the fixed one
     },
   },
+  // concurrent appends of one process travel together (group commit)
+  '20261222090000_event_store_append_batch': {
+    async up(db) {
+      await APPEND_BATCH_FUNCTION.execute(db)
+    },
+    async down(db) {
+      await sql`drop function if exists es_append_batch(jsonb)`.execute(db)
+    },
+  },
 }
 
 const NOTIFY_CHANNEL = 'es_appended'
@@ -188,6 +238,40 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
 /** bound on the retries of an append that es_append asks to retry (MF004) */
 const MAX_APPEND_ATTEMPTS = 50
+
+/**
+ * Batches of appends on their way to the server at once. Fewer than the pool's connections, so
+ * that concurrent appends gather into batches instead of each taking a connection and a commit.
+ */
+export const DEFAULT_APPEND_CALLS_IN_FLIGHT = 2
+
+/** Appends in one batch at most: each is a subtransaction, and PostgreSQL keeps 64 of them cheaply. */
+const APPEND_BATCH_LIMIT = 48
+
+interface AppendRow {
+  o_stream: string
+  o_version: number
+  o_position: number
+  o_duplicate: boolean
+}
+
+interface BatchRow {
+  o_item: number
+  o_stream: string | null
+  o_version: number | null
+  o_position: number | null
+  o_duplicate: boolean | null
+  o_error: string | null
+  o_message: string | null
+  o_detail: string | null
+  o_constraint: string | null
+}
+
+interface WaitingAppend {
+  json: string
+  resolve(rows: AppendRow[]): void
+  reject(error: unknown): void
+}
 
 function encodeExpected(expected: ExpectedVersion): number {
   if (expected === 'any') return -2
@@ -241,15 +325,22 @@ export class PostgresEventStore implements EventStore {
   #unlisten: (() => Promise<void>) | undefined
   #notifyInFlight = false
   #notifyPending: number | undefined
+  readonly #callsInFlight: number
+  readonly #waiting: WaitingAppend[] = []
+  #batchesInFlight = 0
 
-  private constructor(database: SqlDatabase) {
+  private constructor(database: SqlDatabase, callsInFlight: number) {
     this.#database = database
     this.#db = database.db
+    this.#callsInFlight = callsInFlight
   }
 
-  /** The schema must be migrated first (eventStoreMigrations). */
-  static async open(database: SqlDatabase): Promise<PostgresEventStore> {
-    const store = new PostgresEventStore(database)
+  /**
+   * The schema must be migrated first (eventStoreMigrations). `appendCallsInFlight`: how many
+   * batches of appends may be on their way to the server at once (see #submit).
+   */
+  static async open(database: SqlDatabase, options: { appendCallsInFlight?: number } = {}): Promise<PostgresEventStore> {
+    const store = new PostgresEventStore(database, Math.max(1, options.appendCallsInFlight ?? DEFAULT_APPEND_CALLS_IN_FLIGHT))
     store.#unlisten = await database.listen(NOTIFY_CHANNEL, (payload) => store.#wake(Number(payload) || 0))
     return store
   }
@@ -273,8 +364,7 @@ export class PostgresEventStore implements EventStore {
     let idRaceRetried = false
     for (let attempt = 1; ; attempt++) {
       try {
-        const { rows } = await sql<{ o_stream: string; o_version: number; o_position: number; o_duplicate: boolean }>`
-          select * from es_append(${json}::jsonb)`.execute(this.#db)
+        const rows = await this.#submit(json)
         const byName = new Map(rows.map((row) => [row.o_stream, row]))
         const result: AppendResult = {
           streams: requests.map((request) => ({ streamName: request.streamName, version: byName.get(request.streamName)?.o_version ?? -1 })),
@@ -291,8 +381,10 @@ export class PostgresEventStore implements EventStore {
         }
         if (pgError.code === 'MF002' || pgError.code === 'MF003') throw new InvalidAppend((error as Error).message)
         // lost a race that a new transaction resolves (see es_append): a duplicate, or a stream whose
-        // lock came from a later transaction; the retry has a new xid, above every committed one
-        if (pgError.code === 'MF004' && attempt < MAX_APPEND_ATTEMPTS) continue
+        // lock came from a later transaction; the retry has a new xid, above every committed one.
+        // A deadlock between two batches (their appends lock streams in different orders) rolled
+        // this append back alone: it goes again in a later batch.
+        if ((pgError.code === 'MF004' || pgError.code === '40P01') && attempt < MAX_APPEND_ATTEMPTS) continue
         // a concurrent append of the same event ids won the race: the retry sees them and answers as a duplicate
         if (pgError.code === '23505' && pgError.constraint === 'es_events_event_id_key' && !idRaceRetried) {
           idRaceRetried = true
@@ -304,6 +396,56 @@ export class PostgresEventStore implements EventStore {
         throw error
       }
     }
+  }
+
+  /**
+   * Sends one append (es_append's argument, as JSON) to the server, with whatever other appends
+   * wait beside it: at most APPEND_CALLS_IN_FLIGHT batches are on their way at once, and the
+   * appends that arrive meanwhile leave together as the next batch, up to APPEND_BATCH_LIMIT.
+   * Resolves with the append's rows, or rejects with its own error (as es_append raised it).
+   */
+  #submit(json: string): Promise<AppendRow[]> {
+    return new Promise((resolve, reject) => {
+      this.#waiting.push({ json, resolve, reject })
+      this.#sendBatches()
+    })
+  }
+
+  #sendBatches(): void {
+    while (this.#batchesInFlight < this.#callsInFlight && this.#waiting.length > 0) {
+      const batch = this.#waiting.splice(0, APPEND_BATCH_LIMIT)
+      this.#batchesInFlight++
+      void this.#sendBatch(batch).finally(() => {
+        this.#batchesInFlight--
+        this.#sendBatches()
+      })
+    }
+  }
+
+  async #sendBatch(batch: WaitingAppend[]): Promise<void> {
+    let rows: BatchRow[]
+    try {
+      const json = batch.length === 1 ? `[${batch[0]!.json}]` : `[${batch.map((waiting) => waiting.json).join(',')}]`
+      rows = (await sql<BatchRow>`select * from es_append_batch(${json}::jsonb)`.execute(this.#db)).rows
+    } catch (error) {
+      for (const waiting of batch) waiting.reject(error)
+      return
+    }
+    const byItem: AppendRow[][] = batch.map(() => [])
+    const failures = new Map<number, BatchRow>()
+    for (const row of rows) {
+      if (row.o_error !== null) failures.set(row.o_item, row)
+      else byItem[row.o_item]?.push(row as AppendRow)
+    }
+    batch.forEach((waiting, item) => {
+      const failure = failures.get(item)
+      if (!failure) return waiting.resolve(byItem[item]!)
+      const error = new Error(failure.o_message ?? 'append failed') as Error & PgError
+      error.code = failure.o_error ?? undefined
+      if (failure.o_detail) error.detail = failure.o_detail
+      if (failure.o_constraint) error.constraint = failure.o_constraint
+      waiting.reject(error)
+    })
   }
 
   async readStream(streamName: string, options: ReadStreamOptions = {}): Promise<StreamSlice> {
@@ -323,6 +465,23 @@ export class PostgresEventStore implements EventStore {
         ) e on true`.execute(this.#db)
     const version = rows[0]?.current_version ?? -1
     return { version, events: rows.filter((row) => row.event_id !== null).map(toRecorded) }
+  }
+
+  async readStreams(streamNames: readonly string[]): Promise<StreamSlice[]> {
+    if (streamNames.length === 0) return []
+    const { rows } = await sql<EventRow & { current_version: number | null; ord: string }>`
+      select q.ord, s.version as current_version, ${EVENT_COLUMNS}
+        from unnest(${[...streamNames]}::text[]) with ordinality q(name, ord)
+        left join es_streams s on s.stream_name = q.name
+        left join lateral (select * from es_events ev where ev.stream_name = q.name order by ev.stream_version) e on true
+       order by q.ord, e.stream_version`.execute(this.#db)
+    const slices: StreamSlice[] = streamNames.map(() => ({ version: -1, events: [] }))
+    for (const row of rows) {
+      const slice = slices[Number(row.ord) - 1]!
+      slice.version = row.current_version ?? -1
+      if (row.event_id !== null) slice.events.push(toRecorded(row))
+    }
+    return slices
   }
 
   async readAll(options: ReadAllOptions = {}): Promise<GlobalSlice> {
