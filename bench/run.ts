@@ -33,7 +33,7 @@ const preferredOrder = ['appends', 'contactUpsert', 'reads', 'freshness', 'repla
 /** A figure still running after this long is given up on (its clean-ups run, the others go on). */
 const figureTimeLimitSeconds: Record<BenchMode, number> = { smoke: 120, quick: 900, full: 1800 }
 
-const usage = `usage: npm run bench -- [<figure>…] [--quick | --smoke] [--out <dir>] [--update-readme | --no-update-readme] [--readme <file>] [--strict] [--list]
+const usage = `usage: npm run bench -- [<figure>…] [--quick | --smoke] [--out <dir>] [--update-readme | --no-update-readme] [--readme <file>] [--strict] [--profile <dir>] [--list]
 
   <figure>            one or more of the names --list prints (default: all)
   --quick             about a tenth of the full sizes, for small machines
@@ -44,6 +44,8 @@ const usage = `usage: npm run bench -- [<figure>…] [--quick | --smoke] [--out 
   --no-update-readme  never touch the README
   --readme <file>     the README to update (default: README.md at the repository's root)
   --strict            exit 1 when a target is missed, not only when a figure crashes
+  --profile <dir>     CPU profiles of the service and the baseline servers into <dir>
+                      (summarise one with: npx tsx bench/harness/profileSummary.ts <file>)
   --list              print the figures and exit`
 
 interface CommandLine {
@@ -70,6 +72,7 @@ function parseCommandLine(argv: string[]): CommandLine {
       readme: { type: 'string' },
       strict: { type: 'boolean', default: false },
       list: { type: 'boolean', default: false },
+      profile: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   })
@@ -78,6 +81,7 @@ function parseCommandLine(argv: string[]): CommandLine {
     process.exit(0)
   }
   if ([values.quick, values.smoke, values.full].filter(Boolean).length > 1) throw new UsageError('choose one of --quick, --smoke and --full')
+  if (values.profile) process.env.BENCH_PROFILE_DIR = path.resolve(values.profile)
   const mode: BenchMode = values.smoke ? 'smoke' : values.quick ? 'quick' : 'full'
   const updateReadme = values['no-update-readme'] ? false : (values['update-readme'] ?? (mode === 'full' && positionals.length === 0))
   return {
@@ -421,6 +425,10 @@ async function main(): Promise<number> {
     else progress(`a promise nobody awaited failed: ${errorDetail(reason)}`)
   })
 
+  if (process.env.BENCH_PROFILE_DIR) {
+    await mkdir(process.env.BENCH_PROFILE_DIR, { recursive: true })
+    progress(`CPU profiles of the servers under load go to ${process.env.BENCH_PROFILE_DIR}`)
+  }
   const startedAt = new Date()
   const machine = await describeMachine(postgresUrl, redisUrl)
   progress(`mode ${commandLine.mode}: ${selected.length === 0 ? 'no figures yet (bench/figures is empty)' : selected.join(', ')}`)

@@ -12,7 +12,7 @@ import { loadSettings, runLoad } from '../harness/load.ts'
 const serverModule = path.join(path.dirname(fileURLToPath(import.meta.url)), 'servers', 'bareFastifyServer.ts')
 
 export async function measureBaseline(ctx: BenchContext): Promise<BaselineResult> {
-  const server = await startListeningChild(serverModule)
+  const server = await startListeningChild(serverModule, { profileLabel: 'bareFastify' })
   try {
     const settings = loadSettings(ctx.mode)
     ctx.log(`bare Fastify: ${settings.runs} × ${settings.durationSeconds} s at ${settings.connections} connections`)

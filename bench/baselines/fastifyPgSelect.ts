@@ -23,7 +23,7 @@ export async function measureBaseline(ctx: BenchContext): Promise<BaselineResult
     const rows = rowsByMode[ctx.mode]
     ctx.log(`Fastify + pg SELECT: filling bench_activity with ${rows.toLocaleString('en')} rows`)
     await fillTable(database.url, rows)
-    const server = await startListeningChild(serverModule, { env: { DATABASE_URL: database.url, DATABASE_POOL_SIZE: '10', BENCH_OWNERS: String(OWNERS) } })
+    const server = await startListeningChild(serverModule, { env: { DATABASE_URL: database.url, DATABASE_POOL_SIZE: '10', BENCH_OWNERS: String(OWNERS) }, profileLabel: 'fastifyPgSelect' })
     try {
       const settings = loadSettings(ctx.mode)
       ctx.log(`Fastify + pg SELECT: ${settings.runs} × ${settings.durationSeconds} s at ${settings.connections} connections`)

@@ -54,11 +54,11 @@ export interface TypeScriptChild {
  */
 export function forkTypeScript(
   modulePath: string,
-  options: { args?: string[]; env?: Record<string, string>; nodeArgs?: string[]; echoPrefix?: string } = {},
+  options: { args?: string[]; env?: Record<string, string>; nodeArgs?: string[]; echoPrefix?: string; profileLabel?: string } = {},
 ): TypeScriptChild {
   const child = fork(modulePath, options.args ?? [], {
     cwd: repositoryRoot,
-    execArgv: [...(options.nodeArgs ?? []), '--import', 'tsx'],
+    execArgv: [...profilingArgs(options.profileLabel), ...(options.nodeArgs ?? []), '--import', 'tsx'],
     env: { ...childEnvironment(), ...options.env },
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   })
@@ -130,9 +130,26 @@ export function awaitMessage<T>(child: TypeScriptChild, accept: (message: unknow
   })
 }
 
+/**
+ * With BENCH_PROFILE_DIR set (`npm run bench -- --profile <dir>`), the servers measured (the
+ * service, the baseline servers) run under --cpu-prof and leave their profiles in
+ * <dir>/<label>-<hhmmss>-<n>/ when they exit (one per thread; the main thread's is the largest);
+ * bench/harness/profileSummary.ts summarises them.
+ */
+let profiledChildren = 0
+
+function profilingArgs(label: string | undefined): string[] {
+  const directory = process.env.BENCH_PROFILE_DIR
+  if (!label || !directory) return []
+  profiledChildren++
+  const stamp = new Date().toISOString().slice(11, 19).replace(/:/g, '')
+  // a folder per process: its main thread and tsx's loader thread each leave a profile there
+  return ['--cpu-prof', `--cpu-prof-dir=${path.join(directory, `${label}-${stamp}-${profiledChildren}`)}`]
+}
+
 /** What a child inherits: the path and locale, not the harness's own configuration variables. */
 function childEnvironment(): Record<string, string> {
-  const keep = ['PATH', 'HOME', 'LANG', 'TZ', 'TMPDIR', 'NODE_OPTIONS', 'TEST_POSTGRES_URL', 'TEST_REDIS_URL']
+  const keep = ['PATH', 'HOME', 'LANG', 'TZ', 'TMPDIR', 'NODE_OPTIONS', 'TEST_POSTGRES_URL', 'TEST_REDIS_URL', 'BENCH_PROFILE_DIR']
   const env: Record<string, string> = {}
   for (const name of keep) {
     const value = process.env[name]
@@ -147,7 +164,7 @@ function childEnvironment(): Record<string, string> {
  */
 export async function startListeningChild(
   modulePath: string,
-  options: { env?: Record<string, string>; nodeArgs?: string[] } = {},
+  options: { env?: Record<string, string>; nodeArgs?: string[]; profileLabel?: string } = {},
 ): Promise<{ baseUrl: string; pid: number; stop(): Promise<void> }> {
   const child = forkTypeScript(modulePath, options)
   try {

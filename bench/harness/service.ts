@@ -17,6 +17,8 @@ export interface ServiceOptions {
   env?: Record<string, string>
   /** extra Node options for the service's process, e.g. ['--cpu-prof', '--cpu-prof-dir=/some/dir'] */
   nodeArgs?: string[]
+  /** the name of its CPU profile's folder when the run profiles (--profile): <label>-<hhmmss>-<n> */
+  profileLabel?: string
   /** print the service's output as it comes, prefixed (default: kept, shown only when it fails to start) */
   echoOutput?: boolean
 }
@@ -52,6 +54,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   }
   const child = forkTypeScript(serverModule, {
     env,
+    profileLabel: options.profileLabel ?? 'service',
     ...(options.nodeArgs ? { nodeArgs: options.nodeArgs } : {}),
     ...(options.echoOutput ? { echoPrefix: `[service :${port}]` } : {}),
   })
