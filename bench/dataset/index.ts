@@ -1,0 +1,159 @@
+import { randomBytes } from 'node:crypto'
+import pg from 'pg'
+import type { BenchContext, BenchDataset, BenchMode } from '../harness/benchmark.ts'
+import { projections, schemaMigrations } from '../../app.ts'
+import { migrateToLatest } from '../../infra/database/migrations.ts'
+import { openSqlDatabase, type SqlDatabase } from '../../infra/database/sqlDatabase.ts'
+import { PostgresEventStore } from '../../infra/eventStore/postgresEventStore.ts'
+import { UpcastingEventStore } from '../../infra/eventStore/upcasting.ts'
+import { eventVersions } from '../../commands/eventVersions.ts'
+import { insertCredentials } from '../../infra/auth/credentialStore.ts'
+import { hashPassword } from '../../infra/auth/passwords.ts'
+import { ProjectionEngine } from '../../projections/engine/projectionEngine.ts'
+import { AppendBatcher } from './appendBatcher.ts'
+import { generateTenantHistory, planTenants, type TenantPlan } from './eventHistory.ts'
+
+/**
+ * The benchmark dataset: a fresh database, migrated as the service migrates it, holding a seeded
+ * event history written through the event store's own append (many commands to an append), with
+ * every projection caught up by the projection engine. The database is dropped at clean-up.
+ */
+
+export interface DatasetSize {
+  events: number
+  tenants: number
+}
+
+export const DATASET_SIZES: Record<BenchMode, DatasetSize> = {
+  full: { events: 1_000_000, tenants: 200 },
+  quick: { events: 100_000, tenants: 100 },
+  smoke: { events: 2_000, tenants: 8 },
+}
+
+export const DATASET_SEED = 20_260_601
+
+/** the largest tenant's admin signs in with this (its scrypt hash is in the credentials table) */
+export const LARGEST_TENANT_PASSWORD = 'bench-kilimanjaro-2026'
+
+/** lanes of tenants written concurrently (each lane appends in order, one append at a time) */
+const LANES = 6
+
+/** events per append at most (an append is one transaction) */
+const EVENTS_PER_APPEND = 2_000
+
+export interface DatasetStatistics {
+  events: number
+  appends: number
+  generationSeconds: number
+  generationEventsPerSecond: number
+  catchUpSeconds: number
+}
+
+/** what the last buildDataset of this process measured (the harness may print it) */
+export let lastDatasetStatistics: DatasetStatistics | null = null
+
+export async function buildDataset(ctx: BenchContext): Promise<BenchDataset> {
+  const size = DATASET_SIZES[ctx.mode]
+  const name = `mifumo_bench_dataset_${randomBytes(4).toString('hex')}`
+  const admin = new pg.Client({ connectionString: ctx.postgresUrl })
+  await admin.connect()
+  try {
+    await admin.query(`create database ${pg.escapeIdentifier(name)}`)
+  } finally {
+    await admin.end()
+  }
+  ctx.onCleanup(async () => {
+    const client = new pg.Client({ connectionString: ctx.postgresUrl })
+    await client.connect()
+    try {
+      await client.query(`drop database if exists ${pg.escapeIdentifier(name)} with (force)`)
+    } finally {
+      await client.end()
+    }
+  })
+  const url = new URL(ctx.postgresUrl)
+  url.pathname = `/${name}`
+  const databaseUrl = url.toString()
+
+  const database = await openSqlDatabase({ databaseUrl, dataDir: 'memory://', poolSize: LANES + 3 })
+  try {
+    await migrateToLatest(database.db, schemaMigrations)
+    const store = await PostgresEventStore.open(database)
+    try {
+      // the history ends at the start of this hour: "today" and "this month" of the dashboards hold some of it
+      const endsAt = new Date(Math.floor(Date.now() / 3_600_000) * 3_600_000)
+      const plans = planTenants({ seed: DATASET_SEED, events: size.events, tenants: size.tenants, endsAt })
+      ctx.log(`dataset: writing about ${size.events.toLocaleString('en')} events of ${plans.length} tenants into ${name}`)
+      const started = performance.now()
+      const { events, appends } = await writeHistory(store, plans, endsAt, (line) => ctx.log(line))
+      const generationSeconds = (performance.now() - started) / 1000
+      ctx.log(`dataset: ${events.toLocaleString('en')} events in ${appends.toLocaleString('en')} appends, ${generationSeconds.toFixed(1)} s (${Math.round(events / generationSeconds).toLocaleString('en')} events/s)`)
+
+      const largest = plans[0]!
+      await insertCredentials(database.db as never, { user_id: largest.admin.userId, email: largest.admin.email, password_hash: await hashPassword(LARGEST_TENANT_PASSWORD) })
+
+      const catchUpStarted = performance.now()
+      await catchUpProjections(database, store, (line) => ctx.log(line))
+      const catchUpSeconds = (performance.now() - catchUpStarted) / 1000
+      ctx.log(`dataset: projections caught up in ${catchUpSeconds.toFixed(1)} s`)
+      lastDatasetStatistics = { events, appends, generationSeconds, generationEventsPerSecond: events / generationSeconds, catchUpSeconds }
+      return { databaseUrl, events, tenants: plans.length, largestTenant: { tenantId: largest.tenantId, email: largest.admin.email, password: LARGEST_TENANT_PASSWORD } }
+    } finally {
+      await store.close()
+    }
+  } finally {
+    await database.close()
+  }
+}
+
+/** Writes every tenant's history, lanes of tenants concurrently; the largest tenant has a lane of its own. */
+export async function writeHistory(store: PostgresEventStore, plans: readonly TenantPlan[], endsAt: Date, log: (line: string) => void): Promise<{ events: number; appends: number }> {
+  const lanes: TenantPlan[][] = Array.from({ length: LANES }, () => [])
+  const load = new Array<number>(LANES).fill(0)
+  for (const plan of plans) {
+    const lightest = load.indexOf(Math.min(...load))
+    lanes[lightest]!.push(plan)
+    load[lightest]! += plan.budget
+  }
+  const batchers = lanes.map(() => new AppendBatcher(store, EVENTS_PER_APPEND))
+  const total = plans.reduce((sum, plan) => sum + plan.budget, 0)
+  const started = performance.now()
+  const progress = setInterval(() => {
+    const done = batchers.reduce((sum, b) => sum + b.events, 0)
+    const seconds = (performance.now() - started) / 1000
+    log(`dataset: ${Math.round((done / total) * 100)}% (${done.toLocaleString('en')} events, ${Math.round(done / seconds).toLocaleString('en')}/s)`)
+  }, 10_000)
+  try {
+    await Promise.all(
+      lanes.map(async (lane, index) => {
+        const batcher = batchers[index]!
+        for (const plan of lane) await generateTenantHistory(DATASET_SEED, plan, endsAt, (command) => batcher.add(command))
+        await batcher.flush()
+      }),
+    )
+  } finally {
+    clearInterval(progress)
+  }
+  return { events: batchers.reduce((sum, b) => sum + b.events, 0), appends: batchers.reduce((sum, b) => sum + b.appends, 0) }
+}
+
+/** Runs every projection of the service from its checkpoint up to the head, as the service's engine would. */
+export async function catchUpProjections(database: SqlDatabase, store: PostgresEventStore, log: (line: string) => void): Promise<void> {
+  const upcasting = new UpcastingEventStore(store, eventVersions)
+  const engine = new ProjectionEngine({ db: database.db, store: upcasting })
+  engine.register(...projections)
+  await engine.prepare()
+  const head = await store.headPosition()
+  engine.start()
+  try {
+    const started = performance.now()
+    while (!(await engine.waitForAll(head, 10_000))) {
+      const lagging = engine.report().filter((r) => r.position < head).map((r) => r.name)
+      log(`dataset: catching up projections (${Math.round((performance.now() - started) / 1000)} s): ${lagging.join(', ')}`)
+      const failed = engine.report().filter((r) => r.status === 'failed')
+      if (failed.length > 0) throw new Error(`projections failed while catching up: ${failed.map((r) => `${r.name}: ${r.lastError}`).join('; ')}`)
+    }
+  } finally {
+    await engine.stop()
+  }
+}
