@@ -91,6 +91,7 @@ import { conversationQueryRoutes } from './queries/conversationRoutes.ts'
 import { webhookSecretMigrations, WebhookSecretStore } from './infra/webhooks/webhookSecrets.ts'
 import { webhookSecretRoutes } from './commands/tenants/webhookSecretRoutes.ts'
 import { deliveryReportsThroughRoute, smsWebhookRoutes } from './commands/sms/smsWebhookRoutes.ts'
+import { coalescedStreamReads } from './commands/messages/coalescedStreamReads.ts'
 import { smsSendRoutes } from './commands/sms/smsSendRoutes.ts'
 import { openConversationFinder } from './queries/openConversationFinder.ts'
 import { httpMetrics, ServiceMetrics } from './infra/ops/metrics.ts'
@@ -209,6 +210,10 @@ export async function openServices(config: Config, options: { clock?: Clock; log
     const campaignOutcomes: CampaignOutcomes = {
       async countsFor(tenantId, campaignId) {
         await caughtUp(messageHistory.name)
+        return campaignOutcomeCounts(readModel(database.db, messageHistory), tenantId, campaignId)
+      },
+      async countsAsOf(tenantId, campaignId, position) {
+        if (!(await engine.waitFor(messageHistory.name, position, config.readYourWritesTimeoutMs))) throw new TemporarilyUnavailable(`The ${messageHistory.name} read model is catching up; please retry`)
         return campaignOutcomeCounts(readModel(database.db, messageHistory), tenantId, campaignId)
       },
     }
@@ -386,7 +391,8 @@ export const appPlugin = fp<{ services: Services }>(async (app, { services }) =>
   await app.register(webhookSecretRoutes, { store, clock, secrets: webhookSecrets })
   await app.register(smsSendRoutes, { store, clock, provider: services.provider, pricing: config.pricing })
   const conversations = openConversationFinder({ db: database.db, engine: services.engine, store, timeoutMs: config.readYourWritesTimeoutMs })
-  await app.register(smsWebhookRoutes, { store, clock, secrets: webhookSecrets, conversations })
+  // delivery reports load their message: those loads go out together (one round trip for many)
+  await app.register(smsWebhookRoutes, { store: coalescedStreamReads(store), clock, secrets: webhookSecrets, conversations })
   // the simulator's reports come in through the delivery-report route, signed like a provider's
   services.deliveryReportSink = deliveryReportsThroughRoute(app, webhookSecrets, clock)
 }, { name: 'mifumo' })

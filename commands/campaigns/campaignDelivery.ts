@@ -71,7 +71,40 @@ export class CampaignStates {
     this.#freshMs = options.freshMs ?? 0
   }
 
-  async current(campaignId: string): Promise<CampaignState> {
+  readonly #reads = new Map<string, { running: Promise<CampaignState>; next: Promise<CampaignState> | null }>()
+
+  /**
+   * The campaign as of a read that starts after this call. Looks at the same campaign while a read
+   * of it is under way share the one read that follows it: fifty sends at a time cost one small
+   * read per round, not fifty, and none of them misses what was recorded before it asked.
+   */
+  current(campaignId: string): Promise<CampaignState> {
+    const reading = this.#reads.get(campaignId)
+    if (!reading) {
+      const entry: { running: Promise<CampaignState>; next: Promise<CampaignState> | null } = { running: this.#read(campaignId), next: null }
+      this.#reads.set(campaignId, entry)
+      const done = (): void => {
+        if (this.#reads.get(campaignId) === entry && entry.next === null) this.#reads.delete(campaignId)
+      }
+      entry.running.then(done, done)
+      return entry.running
+    }
+    reading.next ??= reading.running
+      .catch(() => undefined)
+      .then(() => {
+        const next = reading.next!
+        reading.running = next
+        reading.next = null
+        const done = (): void => {
+          if (this.#reads.get(campaignId) === reading && reading.running === next && reading.next === null) this.#reads.delete(campaignId)
+        }
+        next.then(done, done)
+        return this.#read(campaignId)
+      })
+    return reading.next
+  }
+
+  async #read(campaignId: string): Promise<CampaignState> {
     const cached = this.#entries.get(campaignId)
     const readAt = Date.now()
     if (cached && this.#freshMs > 0 && readAt - cached.readAt < this.#freshMs) return cached.state
@@ -296,6 +329,8 @@ type OutcomeEvent = Extract<MessageEvent, { type: 'messageDelivered' | 'messageF
  * never completes a campaign early; completeCampaign reads them the same way for its event.
  */
 export function campaignCompletion(jobDeps: CampaignJobDeps) {
+  // campaigns read incrementally: a big campaign's recipient lists are folded once, not per batch
+  const states = new CampaignStates(jobDeps.store)
   return {
     kind: 'reactor' as const,
     name: 'campaign_completion',
@@ -307,12 +342,15 @@ export function campaignCompletion(jobDeps: CampaignJobDeps) {
         const event = recorded as RecordedEvent & { data: OutcomeEvent['data'] }
         if (event.data.campaignId) campaigns.set(event.data.campaignId, event)
       }
+      // outcomes after this batch come in later batches, which look again: the counts need to
+      // include this batch, not the whole log as it is now
+      const seen = events.reduce((highest, event) => Math.max(highest, event.position), 0)
+      const { outcomes } = jobDeps.deps
       for (const [campaignId, cause] of campaigns) {
         const { tenantId } = cause.data
-        const { state } = await loadAggregate(jobDeps.store, campaignStream(campaignId), campaignDecider)
-        const campaign = ownCampaign(state, tenantId)
+        const campaign = ownCampaign(await states.current(campaignId), tenantId)
         if (!campaign || (campaign.status !== 'running' && campaign.status !== 'paused')) continue
-        const counts = await jobDeps.deps.outcomes.countsFor(tenantId, campaignId)
+        const counts = outcomes.countsAsOf ? await outcomes.countsAsOf(tenantId, campaignId, seen) : await outcomes.countsFor(tenantId, campaignId)
         if (counts.delivered + counts.failed + counts.cancelled < campaign.recipientCount) continue
         const context = systemContext(tenantId, jobDeps.clock.now(), { id: cause.id, metadata: cause.metadata })
         if (await completeBySystem(jobDeps, tenantId, campaignId, context)) {

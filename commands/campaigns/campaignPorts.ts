@@ -60,5 +60,11 @@ export interface CampaignOutcomeCounts {
 }
 
 export interface CampaignOutcomes {
+  /** the counts as of every event appended before this call */
   countsFor(tenantId: string, campaignId: string): Promise<CampaignOutcomeCounts>
+  /**
+   * the counts as of at least `position` of the log (an event the caller has seen): no wait for
+   * the log's head, which keeps moving while a campaign is being delivered
+   */
+  countsAsOf?(tenantId: string, campaignId: string, position: number): Promise<CampaignOutcomeCounts>
 }

@@ -8,6 +8,7 @@ import { loadAggregate } from '../commandExecution.ts'
 import { loadContactSnapshot } from '../conversations/contactSnapshot.ts'
 import { cancelQueuedMessage, messageStream, recordMessageStatusAfterLoad } from './messageCommands.ts'
 import { messageDecider, type OutboundMessage } from './messageDecider.ts'
+import { coalescedStreamReads } from './coalescedStreamReads.ts'
 import type { SendJob } from './sendJobs.ts'
 
 /** What a campaign allows its queued message to do now. */
@@ -130,9 +131,13 @@ async function contactRefusal(store: EventStore, message: OutboundMessage): Prom
   }
 }
 
-/** The send queue's processor. */
+/**
+ * The send queue's processor. Its whole-stream reads (the message, its contact) are gathered
+ * across the sends running at the same time (coalescedStreamReads): one round trip for many.
+ */
 export function sendProcessor(deps: MessageSendingDeps): (job: RunningJob<SendJob>) => Promise<void> {
+  const gathered: MessageSendingDeps = { ...deps, store: coalescedStreamReads(deps.store) }
   return async (job) => {
-    await sendQueuedMessage(deps, job.data)
+    await sendQueuedMessage(gathered, job.data)
   }
 }

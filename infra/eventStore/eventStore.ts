@@ -146,6 +146,11 @@ export interface EventStore extends EventStoreInspection {
   readStream(streamName: string, options?: ReadStreamOptions): Promise<StreamSlice>
   readAll(options?: ReadAllOptions): Promise<GlobalSlice>
   /**
+   * Several whole streams in one read (one round trip on PostgreSQL), in the order asked; each as
+   * readStream(name) would answer it. Optional: callers fall back to readStream one by one.
+   */
+  readStreams?(streamNames: readonly string[]): Promise<StreamSlice[]>
+  /**
    * Position of the last committed event (0 for an empty store). A reader may not see it yet
    * (on PostgreSQL, until older writers' transactions end); a reader that has reached it has seen
    * everything committed before this call.

@@ -71,6 +71,15 @@ export class UpcastingEventStore implements EventStore {
     return this.#registry.isEmpty ? slice : { ...slice, events: slice.events.map((event) => this.#registry.upcast(event)) }
   }
 
+  get readStreams(): EventStore['readStreams'] {
+    const inner = this.#inner
+    if (!inner.readStreams) return undefined
+    return async (streamNames) => {
+      const slices = await inner.readStreams!(streamNames)
+      return this.#registry.isEmpty ? slices : slices.map((slice) => ({ ...slice, events: slice.events.map((event) => this.#registry.upcast(event)) }))
+    }
+  }
+
   async readAll(options?: ReadAllOptions): Promise<GlobalSlice> {
     const slice = await this.#inner.readAll(options)
     return this.#registry.isEmpty ? slice : { ...slice, events: slice.events.map((event) => this.#registry.upcast(event)) }
