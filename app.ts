@@ -100,6 +100,7 @@ import { childLoggerFactory, REDACTED_PATHS, requestSerializer } from './infra/h
 import { activityStreamRoutes } from './queries/activityStreamRoutes.ts'
 import { operationsRoutes } from './queries/operationsRoutes.ts'
 import { announceCommits } from './projections/engine/commitNotifications.ts'
+import { watchedReadModelCache } from './queries/readModelCache.ts'
 
 /**
  * The composition root. `openServices` connects the adapters (database, event store, projector
@@ -126,7 +127,7 @@ export interface Services {
    * Where the simulator's delivery reports go; the provider calls through this field, so the app
    * can set it once it is built (the delivery-report route). Until then it rejects.
    */
-  deliveryReportSink: (tenantId: string, report: DeliveryReport) => Promise<void>
+  deliveryReportSink: (tenantId: string, report: DeliveryReport | readonly DeliveryReport[]) => Promise<void>
   /** account mails (verification, password reset); the log when no transport is configured */
   mailer: Mailer
   /** Prometheus metrics of this process (GET /metrics); `store` counts its appends into it */
@@ -153,7 +154,7 @@ export interface DeliveryWorkers {
 }
 
 /** services.deliveryReportSink until the app sets it: refuses, so the simulator retries the report */
-export const unwiredDeliveryReportSink = async (_tenantId: string, _report: DeliveryReport): Promise<void> => {
+export const unwiredDeliveryReportSink = async (_tenantId: string, _report: DeliveryReport | readonly DeliveryReport[]): Promise<void> => {
   throw new Error('delivery reports are not wired yet: the app sets services.deliveryReportSink when it is built')
 }
 
@@ -240,6 +241,8 @@ export async function openServices(config: Config, options: { clock?: Clock; log
 
     const opened: OpenedSmsProvider = openSmsProvider(config, {
       reportSink: (tenantId, report) => services.deliveryReportSink(tenantId, report),
+      // the reports that fall due together go to the delivery-report route in one call
+      reportBatchSink: (tenantId, reports) => services.deliveryReportSink(tenantId, reports),
       clock,
       logger: logger.child({ component: 'sms' }),
     })
@@ -364,9 +367,11 @@ export const appPlugin = fp<{ services: Services }>(async (app, { services }) =>
   })
 
   const queryOptions = { db: database.db, engine: services.engine, clock, readYourWritesTimeoutMs: config.readYourWritesTimeoutMs }
-  await app.register(activityRoutes, queryOptions)
+  // dashboard answers stay in memory until their projection commits a change for the tenant
+  const answers = await watchedReadModelCache(app, services.engine, database)
+  await app.register(activityRoutes, { ...queryOptions, answers })
   await app.register(activityStreamRoutes, { db: database.db, engine: services.engine, database, clock, heartbeatMs: config.activityStreamHeartbeatMs, metrics: services.metrics })
-  await app.register(performanceRoutes, queryOptions)
+  await app.register(performanceRoutes, { ...queryOptions, answers })
   await app.register(messageListRoutes, queryOptions)
   await app.register(contactQueryRoutes, queryOptions)
   await app.register(segmentQueryRoutes, queryOptions)

@@ -7,6 +7,7 @@ import { ACTIVITY_TYPES, activityFeed, LIVE_TYPES, LIVE_WINDOW_MS, recentActivit
 import { activityStatistics, activityStatisticsFor, type ActivityStatisticsTables } from '../projections/activityStatistics.ts'
 import { readModel } from '../projections/engine/projection.ts'
 import type { ProjectionEngine } from '../projections/engine/projectionEngine.ts'
+import { nextQuarterHour, type ReadModelCache } from './readModelCache.ts'
 import { awaitPosition, MinPosition } from './readYourWrites.ts'
 
 export interface ActivityRoutesOptions {
@@ -14,7 +15,11 @@ export interface ActivityRoutesOptions {
   engine: ProjectionEngine
   clock: Clock
   readYourWritesTimeoutMs: number
+  /** answers kept until their read model changes; without it every request reads the database */
+  answers?: ReadModelCache
 }
+
+const JSON_TYPE = 'application/json; charset=utf-8'
 
 const RecentQuery = Type.Object({
   limit: Type.Integer({ minimum: 1, maximum: 100, default: 10 }),
@@ -33,6 +38,16 @@ export function timeAgo(timestamp: Date, now: Date): string {
   if (hours < 24) return `${hours} hour${hours > 1 ? 's' : ''} ago`
   const days = Math.floor(hours / 24)
   return `${days} day${days > 1 ? 's' : ''} ago`
+}
+
+/** When `timeAgo(timestamp, now)` next reads differently. */
+export function timeAgoChangesAt(timestamp: Date, now: Date): number {
+  const at = timestamp.getTime()
+  const minutes = Math.floor((now.getTime() - at) / 60_000)
+  if (minutes < 60) return at + Math.max(1, minutes + 1) * 60_000
+  const hours = Math.floor(minutes / 60)
+  if (hours < 24) return at + (hours + 1) * 3_600_000
+  return at + (Math.floor(hours / 24) + 1) * 86_400_000
 }
 
 export function isLive(row: Pick<ActivityRow, 'type' | 'occurred_at'>, now: Date): boolean {
@@ -54,17 +69,42 @@ export function activityView(row: ActivityRow, now: Date) {
   }
 }
 
-export const activityRoutes: FastifyPluginAsyncTypebox<ActivityRoutesOptions> = async (app, { db, engine, clock, readYourWritesTimeoutMs }) => {
+/**
+ * When the live part of a recent-activity answer computed at `now` next changes by itself: the
+ * oldest live activity in the window leaves it (null: none is in it).
+ */
+async function liveWindowEndsAt(feed: Kysely<ActivityFeedTables>, tenantId: string, type: string | undefined, now: Date): Promise<number | null> {
+  const liveTypes = type ? LIVE_TYPES.filter((live) => live === type) : LIVE_TYPES
+  if (liveTypes.length === 0) return null
+  const row = await feed
+    .selectFrom('activities')
+    .select((eb) => eb.fn.min<Date>('occurred_at').as('oldest'))
+    .where('tenant_id', '=', tenantId)
+    .where('type', 'in', liveTypes)
+    .where('occurred_at', '>=', new Date(now.getTime() - LIVE_WINDOW_MS))
+    .executeTakeFirst()
+  return row?.oldest ? new Date(row.oldest).getTime() + LIVE_WINDOW_MS + 1 : null
+}
+
+export const activityRoutes: FastifyPluginAsyncTypebox<ActivityRoutesOptions> = async (app, { db, engine, clock, readYourWritesTimeoutMs, answers }) => {
   const feed = readModel<ActivityFeedTables>(db, activityFeed)
   const statistics = readModel<ActivityStatisticsTables>(db, activityStatistics)
   app.addHook('preHandler', app.authenticate)
 
-  app.get('/api/messaging/activity/recent/', { schema: { querystring: RecentQuery }, config: { rateLimit: 'activity_recent' } }, async (request, reply) => {
-    const { tenantId } = tenantPrincipal(request)
-    await awaitPosition(engine, reply, [activityFeed.name], request.query.min_position, readYourWritesTimeoutMs)
+  /** The answer's JSON and until when it holds (time_ago, is_live and live_count move with the clock). */
+  const recentAnswer = async (tenantId: string, limit: number, type: (typeof ACTIVITY_TYPES)[number] | undefined) => {
     const now = clock.now()
-    const page = await recentActivity(feed, { tenantId, limit: request.query.limit, type: request.query.type, now })
-    return {
+    const [page, liveEnds] = await Promise.all([recentActivity(feed, { tenantId, limit, type, now }), answers ? liveWindowEndsAt(feed, tenantId, type, now) : null])
+    let validUntil = liveEnds ?? Infinity
+    for (const row of page.rows) {
+      const timestamp = new Date(row.occurred_at)
+      validUntil = Math.min(validUntil, timeAgoChangesAt(timestamp, now))
+      if (LIVE_TYPES.includes(row.type)) {
+        const liveUntil = timestamp.getTime() + LIVE_WINDOW_MS + 1
+        if (liveUntil > now.getTime()) validUntil = Math.min(validUntil, liveUntil)
+      }
+    }
+    const body = JSON.stringify({
       success: true,
       data: {
         activities: page.rows.map((row) => activityView(row, now)),
@@ -72,12 +112,33 @@ export const activityRoutes: FastifyPluginAsyncTypebox<ActivityRoutesOptions> = 
         total_count: page.totalCount,
         live_count: page.liveCount,
       },
-    }
+    })
+    return { value: body, validUntil }
+  }
+
+  app.get('/api/messaging/activity/recent/', { schema: { querystring: RecentQuery }, config: { rateLimit: 'activity_recent' } }, async (request, reply) => {
+    const { tenantId } = tenantPrincipal(request)
+    const { limit, type, min_position: minPosition } = request.query
+    await awaitPosition(engine, reply, [activityFeed.name], minPosition, readYourWritesTimeoutMs)
+    const compute = () => recentAnswer(tenantId, limit, type)
+    const body = answers
+      ? await answers.answer({ projections: [activityFeed.name], tenantId, key: `recent ${limit} ${type ?? ''}`, minPosition, at: clock.now().getTime() }, compute)
+      : (await compute()).value
+    return reply.type(JSON_TYPE).send(body)
   })
 
   app.get('/api/messaging/activity/statistics/', { schema: { querystring: StatisticsQuery }, config: { rateLimit: 'statistics' } }, async (request, reply) => {
     const { tenantId } = tenantPrincipal(request)
-    await awaitPosition(engine, reply, [activityStatistics.name], request.query.min_position, readYourWritesTimeoutMs)
-    return { success: true, data: await activityStatisticsFor(statistics, tenantId, clock.now()) }
+    const minPosition = request.query.min_position
+    await awaitPosition(engine, reply, [activityStatistics.name], minPosition, readYourWritesTimeoutMs)
+    const compute = async () => {
+      const now = clock.now()
+      // "today", "this week" and "this month" turn at a local midnight: on a UTC quarter hour
+      return { value: JSON.stringify({ success: true, data: await activityStatisticsFor(statistics, tenantId, now) }), validUntil: nextQuarterHour(now.getTime()) }
+    }
+    const body = answers
+      ? await answers.answer({ projections: [activityStatistics.name], tenantId, key: 'statistics', minPosition, at: clock.now().getTime() }, compute)
+      : (await compute()).value
+    return reply.type(JSON_TYPE).send(body)
   })
 }

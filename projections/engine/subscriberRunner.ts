@@ -14,6 +14,27 @@ export interface CommittedBatch {
   lastPosition: number
   /** when the batch's last event was recorded in the store (null for a replay's swap, which is announced as a commit) */
   lastRecordedAt: Date | null
+  /**
+   * The tenants whose rows the batch may have changed (each event's `data.tenantId`), for readers
+   * that keep answers per tenant; null or absent: unknown (an event without a tenant, a replay's
+   * swap, or more tenants than are worth naming), so every tenant's answers are stale.
+   */
+  tenants?: readonly string[] | null
+}
+
+/** More tenants than this in one batch are announced as "every tenant". */
+export const MAX_NAMED_TENANTS = 64
+
+/** The tenants a batch of events belongs to (see CommittedBatch.tenants); null when any is unknown. */
+export function tenantsOfBatch(events: readonly RecordedEvent[]): string[] | null {
+  const tenants = new Set<string>()
+  for (const event of events) {
+    const tenantId = (event.data as { tenantId?: unknown } | null)?.tenantId
+    if (typeof tenantId !== 'string') return null
+    tenants.add(tenantId)
+    if (tenants.size > MAX_NAMED_TENANTS) return null
+  }
+  return [...tenants]
 }
 
 export type ResolvedEngineOptions = Required<Omit<EngineOptions, 'logger'>> & { logger: EngineLogger }
@@ -254,7 +275,12 @@ export class SubscriberRunner {
     })
     this.#persisted = to
     this.#persistedAt = Date.now()
-    this.onCommitted?.(to, { events: events.length, lastPosition: events[events.length - 1]!.position, lastRecordedAt: events[events.length - 1]!.recordedAt })
+    this.onCommitted?.(to, {
+      events: events.length,
+      lastPosition: events[events.length - 1]!.position,
+      lastRecordedAt: events[events.length - 1]!.recordedAt,
+      tenants: tenantsOfBatch(events),
+    })
   }
 }
 
