@@ -14,7 +14,7 @@ import { loadSettings, runLoad } from '../harness/load.ts'
 const serverModule = path.join(path.dirname(fileURLToPath(import.meta.url)), 'servers', 'pgSelectServer.ts')
 
 const OWNERS = 100
-const rowsByMode: Record<BenchMode, number> = { smoke: 5_000, quick: 100_000, full: 1_000_000 }
+const rowsByMode: Record<BenchMode, number> = { smoke: 5_000, quick: 50_000, full: 250_000 }
 
 export async function measureBaseline(ctx: BenchContext): Promise<BaselineResult> {
   const database = await createBenchDatabase(ctx.postgresUrl, 'pgselect')
