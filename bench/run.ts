@@ -420,10 +420,14 @@ async function main(): Promise<number> {
   }
   process.on('SIGINT', onSignal)
   process.on('SIGTERM', onSignal)
-  process.on('unhandledRejection', (reason) => {
-    if (currentFigureFailure) currentFigureFailure(reason)
-    else progress(`a promise nobody awaited failed: ${errorDetail(reason)}`)
-  })
+  // an error thrown where nobody catches it (a callback, a promise nobody awaited) fails the figure
+  // running, not the whole run: its clean-ups and the other figures still run
+  const onStrayError = (error: unknown) => {
+    if (currentFigureFailure) currentFigureFailure(error)
+    else progress(`an error nobody caught: ${errorDetail(error)}`)
+  }
+  process.on('unhandledRejection', onStrayError)
+  process.on('uncaughtException', onStrayError)
 
   if (process.env.BENCH_PROFILE_DIR) {
     await mkdir(process.env.BENCH_PROFILE_DIR, { recursive: true })
