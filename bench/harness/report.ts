@@ -30,6 +30,7 @@ export interface RunReport {
     error?: string
     startedAt: string
     durationSeconds: number
+    datasetWaitSeconds?: number
     results: FigureResult[]
   }>
   /** every baseline measured (or that failed) during the run */
