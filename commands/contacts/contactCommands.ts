@@ -189,7 +189,9 @@ async function planUpsert(
   return { appends, contact: created, upserted: false, positionBefore: 0 }
 }
 
-function upsertOnce(store: EventStore, context: CommandContext, input: ContactInput, origin: Origin): Promise<UpsertOutcome> {
+async function upsertOnce(store: EventStore, context: CommandContext, input: ContactInput, origin: Origin): Promise<UpsertOutcome> {
+  const created = await createIfKeysNeverClaimed(store, context, input, origin)
+  if (created) return created
   return withConcurrencyRetry(async () => {
     const [phoneKey, emailKey] = await Promise.all([
       loadKey(store, context.tenantId, 'phone', input.phone),
@@ -200,6 +202,23 @@ function upsertOnce(store: EventStore, context: CommandContext, input: ContactIn
     const result = await store.append(plan.appends)
     return { contact: plan.contact, upserted: plan.upserted, position: result.lastPosition }
   })
+}
+
+/**
+ * The common case first, in one round trip: a phone and email that no contact ever held. The
+ * contact is created claiming its keys with "no stream" as their expected version, without reading
+ * the key streams; when a key stream exists after all (the key is held, or was held and released),
+ * nothing is written and the answer is null: the caller reads the keys and decides again.
+ */
+async function createIfKeysNeverClaimed(store: EventStore, context: CommandContext, input: ContactInput, origin: Origin): Promise<UpsertOutcome | null> {
+  const plan = await planUpsert(store, context, input, origin, unreadKey(context.tenantId, 'phone', input.phone), unreadKey(context.tenantId, 'email', input.email))
+  try {
+    const result = await store.append(plan.appends)
+    return { contact: plan.contact, upserted: plan.upserted, position: result.lastPosition }
+  } catch (error) {
+    if (error instanceof WrongExpectedVersion) return null
+    throw error
+  }
 }
 
 export type BatchRowOutcome =

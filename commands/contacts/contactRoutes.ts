@@ -14,7 +14,7 @@ import { importContacts, MAX_IMPORT_ROWS, type ImportOptions } from './contactIm
 import { contactInputFrom, ContactReplaceBody, contactReplacementFrom, ContactUpsertBody } from './contactInput.ts'
 import { contactDetailView, contactView } from './contactView.ts'
 import type { ContactDirectoryLookups } from './contactPorts.ts'
-import type { CountryCode } from './phoneNumber.ts'
+import { isInternationalForm, type CountryCode } from './phoneNumber.ts'
 
 export interface ContactRoutesOptions {
   store: EventStore
@@ -81,7 +81,10 @@ export const contactRoutes: FastifyPluginAsyncTypebox<ContactRoutesOptions> = as
 
   app.post('/api/messaging/contacts/', { schema: { body: ContactUpsertBody }, config: { rateLimit: 'contacts', idempotent: true } }, async (request, reply) => {
     const context = commandContextOf(request, clock)
-    const input = contactInputFrom(request.body, await countryOf(context.tenantId))
+    // the tenant's country only matters to a local number: an international one is read alone
+    const phone = request.body.phone_e164
+    const country = phone && !isInternationalForm(phone) ? await countryOf(context.tenantId) : defaultCountry
+    const input = contactInputFrom(request.body, country)
     const outcome = await upsertContact(store, context, input)
     const lastContactedAtValue = outcome.upserted ? await lastContacted(context.tenantId, outcome.contact.contactId) : null
     return replyWithPosition(reply, outcome.upserted ? 200 : 201, outcome.position, {

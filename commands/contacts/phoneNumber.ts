@@ -17,6 +17,11 @@ export function normalizePhone(raw: string, defaultCountry: CountryCode): string
   return parsed.number
 }
 
+/** `+…` or `00…`: a number that names its country, read the same whatever the default country. */
+export function isInternationalForm(raw: string): boolean {
+  return /^\s*(\+|00)/.test(raw)
+}
+
 export interface PhoneDetails {
   e164: string
   /** ISO 3166 code of the number's country, when the numbering plan tells */
