@@ -3,6 +3,7 @@ import type { EventStore } from '../../infra/eventStore/eventStore.ts'
 import { readLiveCheckpoint, type EngineTables, type SubscriberStatus } from './checkpoints.ts'
 import { projectionSchema, type Projection, type Subscriber } from './projection.ts'
 import { ProjectionReplay, type ReplayProgress } from './projectionReplay.ts'
+import { DEFAULT_BATCH_SIZE } from './engineDefaults.ts'
 import { createProjectionTables, SubscriberRunner, type CommittedBatch, type ResolvedEngineOptions } from './subscriberRunner.ts'
 
 export { CheckpointMoved, SubscriberRunner, type CommittedBatch, type ResolvedEngineOptions, type RunnerIdentity } from './subscriberRunner.ts'
@@ -73,7 +74,7 @@ export class ProjectionEngine {
       db: options.db,
       store: options.store,
       logger: options.logger ?? silentLogger,
-      batchSize: options.batchSize ?? 500,
+      batchSize: options.batchSize ?? DEFAULT_BATCH_SIZE,
       pollIntervalMs: options.pollIntervalMs ?? 1000,
       idleCheckpointIntervalMs: options.idleCheckpointIntervalMs ?? 5000,
       singleConnection: options.singleConnection ?? false,

@@ -3,6 +3,7 @@ import { sql, type Kysely, type Transaction } from 'kysely'
 import { readCheckpoint, readLiveCheckpoint, type EngineTables } from './checkpoints.ts'
 import { projectionSchema, replayCheckpointName, replaySchema, type Projection } from './projection.ts'
 import { createProjectionTables, SubscriberRunner, type ResolvedEngineOptions, type RunnerIdentity } from './subscriberRunner.ts'
+import { DEFAULT_BATCH_SIZE } from './engineDefaults.ts'
 
 export type ReplayState = 'pending' | 'running' | 'swapping' | 'swapped' | 'cancelled' | 'failed'
 
@@ -32,6 +33,24 @@ export interface ReplayHooks {
 }
 
 const RETIRED_SUFFIX = '__retired'
+
+/** events per batch of a replay when the engine runs with its default batch size: a rebuild reads the whole log */
+export const REPLAY_BATCH_SIZE = 2_000
+
+/**
+ * The projection as a replay runs it: each batch's transaction commits without waiting for its
+ * WAL to reach the disk. A crash may lose the last few batches, rows and checkpoint together, and
+ * the replay resumes from the checkpoint that did reach it; the swap itself commits durably.
+ */
+function asynchronouslyCommitted(projection: Projection): Projection {
+  return {
+    ...projection,
+    async handle(events, trx) {
+      await sql`set local synchronous_commit = off`.execute(trx)
+      await projection.handle(events, trx)
+    },
+  }
+}
 
 /**
  * A projection's replay: builds its tables from position 0 in `proj_<name>__replay`, with its own
@@ -64,7 +83,8 @@ export class ProjectionReplay {
     this.#options = options
     this.#hooks = hooks
     const identity: RunnerIdentity = { checkpointName: replayCheckpointName(projection.name), version: projection.version, schema: replaySchema(projection.name) }
-    this.#runner = new SubscriberRunner(projection, options, identity)
+    const batchSize = options.batchSize === DEFAULT_BATCH_SIZE ? REPLAY_BATCH_SIZE : options.batchSize
+    this.#runner = new SubscriberRunner(asynchronouslyCommitted(projection), { ...options, batchSize }, identity)
     this.#finished = new Promise((resolve) => (this.#finish = resolve))
   }
 
