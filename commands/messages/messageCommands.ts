@@ -244,21 +244,32 @@ export async function cancelQueuedMessage(
  * first try appends against the version it loaded, saving a read; when the stream moved meanwhile
  * (a delivery report got there first) it is the ordinary command, read anew.
  */
-export async function recordMessageStatusAfterLoad(
+export async function recordLoadedMessageStatus(
   store: EventStore,
   context: CommandContext,
-  loaded: { state: MessageState; version: number },
+  loaded: { state: MessageState; version: number; lastPosition: number },
   report: StatusReport,
-): Promise<{ events: MessageEvent[] }> {
+): Promise<MessageOutcome & { events: MessageEvent[] }> {
   const { state } = loaded
   if (state.status === 'absent' || state.tenantId !== context.tenantId) throw new NotFound('Message not found')
   const events = messageDecider.decide({ type: 'recordStatus', report, now: context.now }, state)
-  if (events.length === 0) return { events }
+  if (events.length === 0) return { message: state, position: loaded.lastPosition, events }
   try {
-    await store.append([{ streamName: messageStream(state.messageId), expectedVersion: expectedVersionOf(loaded.version), events: toNewEvents(events, context) }])
-    return { events }
+    const result = await store.append([{ streamName: messageStream(state.messageId), expectedVersion: expectedVersionOf(loaded.version), events: toNewEvents(events, context) }])
+    return { message: messageOf(events.reduce(messageDecider.evolve, state as MessageState)), position: result.lastPosition, events }
   } catch (error) {
     if (!(error instanceof WrongExpectedVersion)) throw error
     return recordMessageStatus(store, context, state.messageId, report)
   }
+}
+
+/** recordLoadedMessageStatus for the send processor, which needs only the events. */
+export async function recordMessageStatusAfterLoad(
+  store: EventStore,
+  context: CommandContext,
+  loaded: { state: MessageState; version: number; lastPosition: number },
+  report: StatusReport,
+): Promise<{ events: MessageEvent[] }> {
+  const { events } = await recordLoadedMessageStatus(store, context, loaded, report)
+  return { events }
 }

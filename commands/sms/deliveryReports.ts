@@ -3,7 +3,7 @@ import type { EventStore } from '../../infra/eventStore/eventStore.ts'
 import { isUuid } from '../../infra/ids.ts'
 import type { CommandContext } from '../commandContext.ts'
 import { loadAggregate } from '../commandExecution.ts'
-import { messageStream, recordMessageStatus } from '../messages/messageCommands.ts'
+import { messageStream, recordLoadedMessageStatus } from '../messages/messageCommands.ts'
 import { messageDecider, type StatusReport } from '../messages/messageDecider.ts'
 
 /** One report as a provider posts it (the body's fields, already validated). */
@@ -67,7 +67,8 @@ async function applyOne(store: EventStore, context: CommandContext, report: Inco
     return { ...base, outcome: 'mismatch', message_status: message.status, reason: 'The message was sent under another provider message id', position: loaded.lastPosition }
   }
   try {
-    const outcome = await recordMessageStatus(store, context, messageId, statusReportOf(report))
+    // against the message just loaded (read again only if it moved meanwhile)
+    const outcome = await recordLoadedMessageStatus(store, context, loaded, statusReportOf(report))
     return { ...base, outcome: outcome.events.length > 0 ? 'recorded' : 'duplicate', message_status: outcome.message.status, position: outcome.position }
   } catch (error) {
     if (error instanceof NotFound) return unknown

@@ -81,7 +81,8 @@ export const smsWebhookRoutes: FastifyPluginAsyncTypebox<SmsWebhookRoutesOptions
       const context = webhookContext(request, clock)
       const body = request.body as IncomingDeliveryReport | IncomingDeliveryReport[]
       const reports = Array.isArray(body) ? body : [body]
-      const outcome = await applyDeliveryReports(store, context, reports)
+      // a batch of reports: many messages at a time (their loads are gathered into few round trips)
+      const outcome = await applyDeliveryReports(store, context, reports, 64)
       const count = (wanted: string) => outcome.results.filter((result) => result.outcome === wanted).length
       return replyWithPosition(reply, 200, outcome.position, {
         success: true,
@@ -121,7 +122,7 @@ export function deliveryReportsThroughRoute(
   app: Pick<FastifyInstance, 'inject'>,
   secrets: WebhookSecretStore,
   clock: Clock,
-): (tenantId: string, report: DeliveryReport) => Promise<void> {
+): (tenantId: string, report: DeliveryReport | readonly DeliveryReport[]) => Promise<void> {
   return async (tenantId, report) => {
     const { secret } = await secrets.current(tenantId, { cached: true })
     const body = JSON.stringify(report)

@@ -3,7 +3,7 @@ import type { Clock } from '../clock.ts'
 import type { Config } from '../config.ts'
 import { HttpSmsGateway } from './httpGateway.ts'
 import type { SmsLog } from './smsLog.ts'
-import { SmsSimulator, type ReportSink, type SimulatorSettings } from './smsSimulator.ts'
+import { SmsSimulator, type ReportBatchSink, type ReportSink, type SimulatorSettings } from './smsSimulator.ts'
 
 /** A provider adapter the composition root owns: close() at shutdown, after the send workers. */
 export interface OpenedSmsProvider extends SmsProvider {
@@ -16,6 +16,8 @@ export interface SmsProviderDependencies {
    * with the tenant's webhook secret). Without one the simulator produces no reports.
    */
   reportSink?: ReportSink | null
+  /** the same, taking the reports that fall due together in one call (used instead of reportSink) */
+  reportBatchSink?: ReportBatchSink | null
   clock?: Clock
   logger?: SmsLog
   /**
@@ -48,6 +50,7 @@ export function openSmsProvider(config: Pick<Config, 'provider'>, dependencies: 
   return new SmsSimulator({
     ...settings,
     reportSink: dependencies.reportSink ?? null,
+    reportBatchSink: dependencies.reportBatchSink ?? null,
     ...(dependencies.clock ? { clock: dependencies.clock } : {}),
     ...(dependencies.logger ? { logger: dependencies.logger } : {}),
   })

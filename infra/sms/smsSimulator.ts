@@ -17,6 +17,13 @@ import { describeError, silentSmsLog, type SmsLog } from './smsLog.ts'
  */
 export type ReportSink = (tenantId: string, report: DeliveryReport) => Promise<void>
 
+/**
+ * A sink that takes several reports of one tenant at once (the delivery-report route takes up to
+ * a thousand per call): the reports that fall due together go out in one call. A sink that
+ * throws is retried with the whole batch.
+ */
+export type ReportBatchSink = (tenantId: string, reports: readonly DeliveryReport[]) => Promise<void>
+
 export interface SimulatorSettings {
   /** every decision about a message comes from a generator seeded by (seed, message id) */
   seed: string
@@ -34,6 +41,10 @@ export interface SimulatorSettings {
 export interface SimulatorOptions extends SimulatorSettings {
   /** receives the delivery reports; without one no report is produced */
   reportSink?: ReportSink | null
+  /** receives the delivery reports in batches; used instead of reportSink when given */
+  reportBatchSink?: ReportBatchSink | null
+  /** the most reports of one batch (default 500) */
+  maxReportsPerBatch?: number
   /** false: accept and reject as usual but produce no delivery report (benchmarks of sending alone) */
   reports?: boolean
   /** tries of one report handed to the sink, the first included (default 5) */
@@ -183,6 +194,11 @@ export class SmsSimulator implements SmsProvider {
   readonly name = 'simulator'
   readonly #settings: SimulatorSettings
   readonly #sink: ReportSink | null
+  readonly #batchSink: ReportBatchSink | null
+  readonly #maxPerBatch: number
+  /** reports due, per tenant, waiting for the next batch to go out */
+  readonly #due = new Map<string, { report: DeliveryReport; then: () => void }[]>()
+  #flushScheduled = false
   readonly #sinkAttempts: number
   readonly #sinkBackoffMs: number
   readonly #clock: Clock
@@ -211,7 +227,11 @@ export class SmsSimulator implements SmsProvider {
       minDelayMs: Math.floor(options.minDelayMs),
       maxDelayMs: Math.floor(options.maxDelayMs),
     }
-    this.#sink = options.reports === false ? null : (options.reportSink ?? null)
+    this.#batchSink = options.reports === false ? null : (options.reportBatchSink ?? null)
+    const single = options.reports === false ? null : (options.reportSink ?? null)
+    // with a batch sink, #hand is never used: the sink field only says whether reports are produced
+    this.#sink = this.#batchSink ? async (tenantId, report) => this.#batchSink!(tenantId, [report]) : single
+    this.#maxPerBatch = Math.max(1, Math.floor(options.maxReportsPerBatch ?? 500))
     this.#sinkAttempts = Math.max(1, Math.floor(options.sinkAttempts ?? 5))
     this.#sinkBackoffMs = Math.max(0, options.sinkBackoffMs ?? 200)
     this.#clock = options.clock ?? systemClock
@@ -300,16 +320,61 @@ export class SmsSimulator implements SmsProvider {
       ? { reference: sms.messageId, provider_message_id: outcome.providerMessageId, status: 'delivered' }
       : { reference: sms.messageId, provider_message_id: outcome.providerMessageId, status: 'failed', reason: outcome.reason ?? FAILURE_REASONS[0] }
     this.#reportsPending++
+    const hand = (report: Omit<DeliveryReport, 'timestamp'>, then: () => void): Promise<void> =>
+      this.#batchSink ? this.#enqueue(sms.tenantId, report, then) : this.#hand(sms.tenantId, report, 1, then)
     this.#later(outcome.outcomeDelayMs, () =>
-      this.#hand(sms.tenantId, first, 1, () => {
+      hand(first, () => {
         // read comes only once delivered has been handed over
         if (!outcome.read) return
         this.#reportsPending++
-        this.#later(outcome.readDelayMs, () =>
-          this.#hand(sms.tenantId, { reference: sms.messageId, provider_message_id: outcome.providerMessageId, status: 'read' }, 1, () => {}),
-        )
+        this.#later(outcome.readDelayMs, () => hand({ reference: sms.messageId, provider_message_id: outcome.providerMessageId, status: 'read' }, () => {}))
       }),
     )
+  }
+
+  /** Puts a report due now into its tenant's next batch, which goes out once the timers due together have run. */
+  async #enqueue(tenantId: string, report: Omit<DeliveryReport, 'timestamp'>, then: () => void): Promise<void> {
+    const list = this.#due.get(tenantId) ?? []
+    list.push({ report: { ...report, timestamp: this.#clock.now().toISOString() }, then })
+    this.#due.set(tenantId, list)
+    if (this.#flushScheduled) return
+    this.#flushScheduled = true
+    setImmediate(() => {
+      this.#flushScheduled = false
+      if (this.#closed) return
+      const due = [...this.#due]
+      this.#due.clear()
+      for (const [tenant, items] of due) {
+        for (let start = 0; start < items.length; start += this.#maxPerBatch) {
+          const batch = items.slice(start, start + this.#maxPerBatch)
+          const running: Promise<void> = this.#handBatch(tenant, batch, 1)
+            .catch((error: unknown) => this.#log.error({ err: describeError(error) }, 'simulated delivery reports failed'))
+            .finally(() => this.#inFlight.delete(running))
+          this.#inFlight.add(running)
+        }
+      }
+    })
+  }
+
+  /** #hand for a batch: the whole batch is tried again after a doubling pause, then dropped and logged. */
+  async #handBatch(tenantId: string, items: { report: DeliveryReport; then: () => void }[], attempt: number): Promise<void> {
+    const sink = this.#batchSink
+    if (!sink) return
+    try {
+      await sink(tenantId, items.map((item) => item.report))
+    } catch (error) {
+      if (attempt < this.#sinkAttempts && !this.#closed) {
+        this.#later(this.#sinkBackoffMs * 2 ** (attempt - 1), () => this.#handBatch(tenantId, items, attempt + 1))
+        return
+      }
+      this.#reportsPending = Math.max(0, this.#reportsPending - items.length)
+      this.#stats.reportsLost += items.length
+      this.#log.error({ err: describeError(error), tenantId, reports: items.length, attempts: attempt }, 'simulated delivery reports could not be handed over; dropped')
+      return
+    }
+    this.#reportsPending = Math.max(0, this.#reportsPending - items.length)
+    this.#stats.reportsDelivered += items.length
+    if (!this.#closed) for (const item of items) item.then()
   }
 
   /**

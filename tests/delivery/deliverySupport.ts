@@ -5,6 +5,7 @@ import { systemJobContext } from '../../commands/commandContext.ts'
 import { recordMessageStatus } from '../../commands/messages/messageCommands.ts'
 import { systemClock } from '../../infra/clock.ts'
 import { SmsSimulator } from '../../infra/sms/smsSimulator.ts'
+import type { DeliveryReport } from '../../infra/sms/smsProvider.ts'
 import { topUpCredits } from '../support/credits.ts'
 import { eventually } from '../support/eventually.ts'
 import { MessagingClient } from '../support/messagingFixtures.ts'
@@ -78,13 +79,15 @@ export async function startDeliveryApp(t: Teardown, options: DeliveryAppOptions)
  */
 export function ensureReportsRecorded(services: Services): void {
   if (services.deliveryReportSink !== unwiredDeliveryReportSink) return
-  services.deliveryReportSink = async (tenantId, report) => {
+  services.deliveryReportSink = async (tenantId, given) => {
     const context = systemJobContext(tenantId, services.clock.now())
-    const status =
-      report.status === 'failed'
-        ? ({ status: 'failed', reason: report.reason ?? 'failed', providerMessageId: report.provider_message_id } as const)
-        : ({ status: report.status, providerMessageId: report.provider_message_id } as const)
-    await recordMessageStatus(services.store, context, report.reference, status).catch(() => undefined)
+    for (const report of Array.isArray(given) ? given : [given as DeliveryReport]) {
+      const status =
+        report.status === 'failed'
+          ? ({ status: 'failed', reason: report.reason ?? 'failed', providerMessageId: report.provider_message_id } as const)
+          : ({ status: report.status, providerMessageId: report.provider_message_id } as const)
+      await recordMessageStatus(services.store, context, report.reference, status).catch(() => undefined)
+    }
   }
 }
 
