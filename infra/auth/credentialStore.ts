@@ -177,6 +177,7 @@ export class CredentialVersionCache {
   readonly #ttlMs: number
   readonly #maxEntries: number
   readonly #entries = new Map<string, { version: number | null; fetchedAt: number }>()
+  readonly #lookups = new Map<string, Promise<number | null>>()
 
   constructor(db: Kysely<CredentialTables>, now: () => number, options: { ttlMs?: number; maxEntries?: number } = {}) {
     this.#db = db
@@ -190,9 +191,16 @@ export class CredentialVersionCache {
     const cached = this.#entries.get(userId)
     const now = this.#now()
     if (cached && now - cached.fetchedAt < this.#ttlMs && now >= cached.fetchedAt) return cached.version
-    const version = await credentialVersionOf(this.#db, userId)
-    this.remember(userId, version)
-    return version
+    // the requests that find the entry expired together share one lookup
+    let lookup = this.#lookups.get(userId)
+    if (!lookup) {
+      lookup = credentialVersionOf(this.#db, userId).finally(() => this.#lookups.delete(userId))
+      this.#lookups.set(userId, lookup)
+      const version = await lookup
+      this.remember(userId, version)
+      return version
+    }
+    return lookup
   }
 
   /** Records a version this process has just written (or read). */

@@ -41,6 +41,26 @@ import {
  */
 export const POSITIONS_PER_TRANSACTION = 1_048_576
 
+/**
+ * The first position a reader may not read past yet: that of the oldest transaction of THIS
+ * database still open in the reader's snapshot (it may commit events below positions already
+ * visible), or the snapshot's xmax when none is. Transaction ids are cluster-wide, so the
+ * snapshot's xmin alone would make every reader wait for any long transaction of any database
+ * on the server; an in-progress id that pg_stat_activity shows in another database writes no
+ * event here and is skipped. An id it does not show (finished since the snapshot, a
+ * subtransaction, a prepared transaction) counts as ours: the next read has a newer snapshot.
+ */
+const safeLimitQuery = sql`
+  select coalesce(
+           (select min(x) from pg_snapshot_xip(s.snap) x
+             where (x::text::bigint % 4294967296)::text::xid not in (
+                     select a.backend_xid from pg_stat_get_activity(null) a
+                      where a.backend_xid is not null
+                        and a.datid <> (select oid from pg_database where datname = current_database()))),
+           pg_snapshot_xmax(s.snap)
+         )::text::bigint * ${POSITIONS_PER_TRANSACTION} as safe_limit
+    from (select pg_current_snapshot() as snap) s`
+
 const APPEND_FUNCTION = sql`
 create or replace function es_append(p_requests jsonb)
 returns table (o_stream text, o_version bigint, o_position bigint, o_duplicate boolean)
@@ -560,7 +580,7 @@ export class PostgresEventStore implements EventStore {
     if (options.tenantId) filters.push(sql`e.tenant_id = ${options.tenantId}`)
     const { rows } = await sql<EventRow & { safe_limit: number }>`
       select h.safe_limit, x.*
-        from (select pg_snapshot_xmin(pg_current_snapshot())::text::bigint * ${POSITIONS_PER_TRANSACTION} as safe_limit) h
+        from (${safeLimitQuery}) h
         left join lateral (
           select ${EVENT_COLUMNS} from es_events e
            where ${sql.join(filters, sql` and `)}

@@ -86,6 +86,8 @@ export function tenantPrincipal(request: FastifyRequest): TenantPrincipal {
 }
 
 const BEARER = /^Bearer\s+\S+$/i
+/** verified access tokens kept per process (see `authenticate`) */
+const VERIFIED_TOKENS_KEPT = 10_000
 const API_KEY_SCHEME = /^Api-Key\s+(\S+)$/i
 
 /**
@@ -105,6 +107,20 @@ export const authentication = fp(
       verify: { algorithms: ['HS256'], requiredClaims: ['exp', 'sub', 'typ'] },
     })
     app.decorateRequest('principal', null)
+
+    // Access tokens whose signature this process has verified, by Authorization header: a busy
+    // client sends the same token on every request, and checking the HMAC again each time is
+    // most of what authentication costs. Expiry and the credential version are still checked on
+    // every request. Bounded; the oldest go first.
+    const verifiedTokens = new Map<string, TokenClaims & { exp: number }>()
+    const rememberVerified = (header: string, claims: TokenClaims & { exp: number }): void => {
+      if (typeof claims.exp !== 'number') return
+      if (verifiedTokens.size >= VERIFIED_TOKENS_KEPT) {
+        const oldest = verifiedTokens.keys().next()
+        if (!oldest.done) verifiedTokens.delete(oldest.value)
+      }
+      verifiedTokens.set(header, claims)
+    }
 
     const byApiKey = async (key: string): Promise<Principal> => {
       const principal = options.verifyApiKey ? await options.verifyApiKey(key) : null
@@ -130,10 +146,17 @@ export const authentication = fp(
       }
       if (!BEARER.test(header)) throw new AuthenticationRequired()
       let claims: TokenClaims
-      try {
-        claims = await request.jwtVerify<TokenClaims>()
-      } catch {
-        throw new AuthenticationRequired()
+      const known = verifiedTokens.get(header)
+      if (known && known.exp * 1000 > Date.now()) {
+        // verified before: its signature cannot have changed; its expiry is checked again
+        claims = known
+      } else {
+        try {
+          claims = await request.jwtVerify<TokenClaims>()
+        } catch {
+          throw new AuthenticationRequired()
+        }
+        if (claims.typ === 'access') rememberVerified(header, claims as TokenClaims & { exp: number })
       }
       if (claims.typ !== 'access') throw new AuthenticationRequired()
       if (options.currentCredentialVersion) {

@@ -6,6 +6,9 @@ import type { EngineOptions, EngineLogger, SubscriberReport } from './projection
 
 export class CheckpointMoved extends Error {}
 
+/** the longest pause before reading again events a notification announced but the reader cannot see yet */
+const INVISIBLE_RETRY_CAP_MS = 20
+
 /** A projection batch that committed: its events and the checkpoint it moved to. */
 export interface CommittedBatch {
   /** events handed to the projection in the batch */
@@ -207,9 +210,10 @@ export class SubscriberRunner {
         continue
       }
       if (this.#hint > this.position) {
-        // notified of events we cannot see yet: an earlier writer's transaction is still open
+        // notified of events we cannot see yet: an earlier writer's transaction of this database
+        // is still open (they are short: an append, a projection batch); look again soon
         invisibleRetries++
-        await this.#pause(Math.min(200, 2 ** invisibleRetries))
+        await this.#pause(Math.min(INVISIBLE_RETRY_CAP_MS, 2 ** invisibleRetries))
       } else {
         invisibleRetries = 0
         await this.#pause(this.#engine.pollIntervalMs)
