@@ -445,6 +445,9 @@ async function main(): Promise<number> {
   progress(`mode ${commandLine.mode}: ${selected.length === 0 ? 'no figures yet (bench/figures is empty)' : selected.join(', ')}`)
   progress(`machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGb} GB; Node ${machine.node}; PostgreSQL ${machine.postgres}; Redis ${machine.redis}; load ${machine.loadAverageAtStart.join(' ')}`)
 
+  if ((machine.loadAverageAtStart[0] ?? 0) > machine.cores) {
+    progress(`note: the machine is busy (load average ${machine.loadAverageAtStart[0]} on ${machine.cores} cores): absolute figures will be low and noisy, ratios less so`)
+  }
   const outcomes: FigureOutcome[] = []
   try {
     for (const name of selected) outcomes.push(await runFigure(name, commandLine.mode, postgresUrl, redisUrl))

@@ -125,6 +125,14 @@ function summaryLine(report: RunReport): string {
   return `${passed} checks pass, ${failed} fail${crashed.length > 0 ? ` (crashed: ${crashed.join(', ')})` : ''}${report.allFigures ? '' : `; figures run: ${report.selected.join(', ') || 'none'}`}.`
 }
 
+/** Where the run's time went: each figure (its wait for the dataset apart), for the 15-minute budget of a full run. */
+export function timeLine(report: RunReport): string {
+  const parts: string[] = []
+  if (report.dataset && 'buildSeconds' in report.dataset) parts.push(`dataset ${Math.round(report.dataset.buildSeconds)} s`)
+  for (const figure of report.figures) parts.push(`${figure.name} ${Math.round(figure.durationSeconds - (figure.datasetWaitSeconds ?? 0))} s`)
+  return `Time: ${parts.join(', ') || 'nothing ran'}; ${Math.round(report.durationSeconds)} s in all.`
+}
+
 export function formatMarkdown(report: RunReport): string {
   const { rows: table, marked } = rows(report)
   const escape = (cell: string) => cell.replace(/\|/g, '\\|')
@@ -136,6 +144,7 @@ export function formatMarkdown(report: RunReport): string {
     ...table.map((row) => `| ${row.map(escape).join(' | ')} |`),
     '',
     summaryLine(report),
+    timeLine(report),
   ]
   if (marked.length > 0) lines.push('', ...marked.map((line) => `⚠ ${line}`))
   return `${lines.join('\n')}\n`
@@ -147,7 +156,7 @@ export function formatTerminalTable(report: RunReport): string {
   const all = [header, ...table]
   const widths = header.map((_, column) => Math.max(...all.map((row) => [...row[column]!].length)))
   const format = (row: Row) => row.map((cell, column) => cell + ' '.repeat(widths[column]! - [...cell].length)).join('  ').trimEnd()
-  const lines = [format(header), widths.map((width) => '-'.repeat(width)).join('  '), ...table.map(format), '', summaryLine(report), machineLine(report)]
+  const lines = [format(header), widths.map((width) => '-'.repeat(width)).join('  '), ...table.map(format), '', summaryLine(report), timeLine(report), machineLine(report)]
   if (marked.length > 0) lines.push(...marked.map((line) => `⚠ ${line}`))
   return lines.join('\n')
 }

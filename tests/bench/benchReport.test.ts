@@ -48,6 +48,7 @@ t.test('the markdown table has a line per check, the machine, and marks crashes 
   t.match(markdown, /\| replay \| — \| — \| — \| — \| crashed: dataset: no database \| FAIL \|/)
   t.match(markdown, /1 checks pass, 2 fail \(crashed: replay\)/)
   t.match(markdown, /⚠ GET activity\/recent: 3 non-2xx answers, 1 errors under load/)
+  t.match(markdown, /^Time: reads 100 s, replay 1 s; 600 s in all\.$/m)
   t.match(formatTerminalTable(sampleReport()), /GET activity\/recent ⚠\s+12,000 requests\/s/)
 })
 
