@@ -42,13 +42,13 @@ export interface LoadSettings {
   runs: number
 }
 
-/** 50 connections always; full: 10 s a run, 3 runs; quick: 3 s, 3 runs; smoke: half a second, once. */
+/** 50 connections always; full: a 3 s warm-up, then 3 runs of 10 s; quick: 2 s, then 3 of 3 s; smoke: 0.2 s, then one of 0.5 s. */
 export function loadSettings(mode: BenchMode): LoadSettings {
   switch (mode) {
     case 'full':
       return { connections: 50, durationSeconds: 10, warmupSeconds: 3, runs: 3 }
     case 'quick':
-      return { connections: 50, durationSeconds: 3, warmupSeconds: 1, runs: 3 }
+      return { connections: 50, durationSeconds: 3, warmupSeconds: 2, runs: 3 }
     case 'smoke':
       return { connections: 50, durationSeconds: 0.5, warmupSeconds: 0.2, runs: 1 }
   }
