@@ -31,7 +31,7 @@ const datasetModule = path.join(benchRoot, 'dataset', 'index.ts')
 const preferredOrder = ['appends', 'contactUpsert', 'reads', 'freshness', 'replay', 'delivery']
 
 /** A figure still running after this long is given up on (its clean-ups run, the others go on). */
-const figureTimeLimitSeconds: Record<BenchMode, number> = { smoke: 120, quick: 900, full: 1800 }
+const figureTimeLimitSeconds: Record<BenchMode, number> = { smoke: 240, quick: 900, full: 1800 }
 
 const usage = `usage: npm run bench -- [<figure>…] [--quick | --smoke] [--out <dir>] [--update-readme | --no-update-readme] [--readme <file>] [--strict] [--profile <dir>] [--list]
 

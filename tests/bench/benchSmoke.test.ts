@@ -15,7 +15,7 @@ import t from 'tap'
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
 
 // a whole smoke run of every figure and baseline, on a shared machine
-t.setTimeout(330_000)
+t.setTimeout(480_000)
 
 interface Exit {
   code: number | null
@@ -33,8 +33,8 @@ function runHarness(args: string[]): Promise<Exit> {
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk))
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
     // a hung run is stopped the way Ctrl-C would (its clean-ups run), then killed
-    const interrupt = setTimeout(() => child.kill('SIGINT'), 300_000)
-    const kill = setTimeout(() => child.kill('SIGKILL'), 320_000)
+    const interrupt = setTimeout(() => child.kill('SIGINT'), 420_000)
+    const kill = setTimeout(() => child.kill('SIGKILL'), 450_000)
     child.on('error', reject)
     child.on('exit', (code) => {
       clearTimeout(interrupt)
