@@ -23,7 +23,8 @@ import { formatMarkdown, formatTerminalTable, replaceResultsSection, RESULTS_END
 
 const benchRoot = path.dirname(fileURLToPath(import.meta.url))
 const repositoryRoot = path.resolve(benchRoot, '..')
-const figuresDirectory = path.join(benchRoot, 'figures')
+/** BENCH_FIGURES_DIR points elsewhere only for the harness's own tests (figures that crash on purpose) */
+const figuresDirectory = process.env.BENCH_FIGURES_DIR ? path.resolve(process.env.BENCH_FIGURES_DIR) : path.join(benchRoot, 'figures')
 const baselinesDirectory = path.join(benchRoot, 'baselines')
 const datasetModule = path.join(benchRoot, 'dataset', 'index.ts')
 
@@ -209,14 +210,14 @@ async function measureBaseline(name: BaselineName, ctx: BenchContext): Promise<B
   const started = Date.now()
   try {
     if (!/^[A-Za-z0-9]+$/.test(name) || !existsSync(file)) {
-      throw new Error(`baseline ${name} is not available: bench/baselines/${name}.ts does not exist (yet)`)
+      throw new Error(`not written yet: bench/baselines/${name}.ts does not exist`)
     }
     const loaded = (await import(pathToFileURL(file).href)) as { measureBaseline?: (ctx: BenchContext) => Promise<BaselineResult> }
     if (typeof loaded.measureBaseline !== 'function') throw new Error(`bench/baselines/${name}.ts exports no measureBaseline(ctx)`)
     ctx.log('measuring')
     const result = await loaded.measureBaseline(ctx)
     if (!result || !Number.isFinite(result.value) || result.value <= 0) {
-      throw new Error(`baseline ${name} measured no positive value (${JSON.stringify(result?.value)})`)
+      throw new Error(`measured no positive value (${JSON.stringify(result?.value)})`)
     }
     ctx.log(`${formatNumber(result.value)} ${result.unit} (${secondsSince(started)} s)`)
     baselineOutcomes[name] = { ...result, details: { ...result.details, measureSeconds: secondsSince(started) } }
@@ -231,7 +232,7 @@ async function measureBaseline(name: BaselineName, ctx: BenchContext): Promise<B
 async function buildDataset(ctx: BenchContext): Promise<BenchDataset> {
   const started = Date.now()
   try {
-    if (!existsSync(datasetModule)) throw new Error('the dataset is not available: bench/dataset/index.ts does not exist (yet)')
+    if (!existsSync(datasetModule)) throw new Error('not written yet: bench/dataset/index.ts does not exist')
     const loaded = (await import(pathToFileURL(datasetModule).href)) as { buildDataset?: (ctx: BenchContext) => Promise<BenchDataset> }
     if (typeof loaded.buildDataset !== 'function') throw new Error('bench/dataset/index.ts exports no buildDataset(ctx)')
     ctx.log('building')

@@ -62,7 +62,8 @@ t.test('a smoke run of every figure writes latest.json and latest.md with every 
   const modules = await figureModules()
 
   const exit = await runHarness(['--smoke', '--no-update-readme', '--out', out])
-  t.equal(exit.code, 0, `the harness exits 0 (no figure crashed)\n${exit.stdout.slice(-4000)}\n${exit.stderr.slice(-2000)}`)
+  if (exit.code !== 0) t.comment(`${exit.stdout.slice(-4000)}\n${exit.stderr.slice(-2000)}`)
+  t.equal(exit.code, 0, 'the harness exits 0 (no figure crashed)')
 
   const report = JSON.parse(await readFile(path.join(out, 'latest.json'), 'utf8'))
   t.equal(report.mode, 'smoke')
