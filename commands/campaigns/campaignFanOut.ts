@@ -12,12 +12,15 @@ export const campaignMessageId = (campaignId: string, contactId: string): string
 
 export { channelOf }
 
-/** messages per append: one round trip and one transaction for each group */
-const MESSAGES_PER_APPEND = 100
+/**
+ * messages per append: one round trip and one transaction for each group (a 20,000-recipient
+ * campaign is forty appends, not two hundred)
+ */
+const MESSAGES_PER_APPEND = 500
 
 /**
  * The campaign sender: a reactor that turns each chunk of resolved recipients into one queued
- * outbound message per recipient, appended a hundred at a time (a few appends at once). Message
+ * outbound message per recipient, appended five hundred at a time (a few appends at once). Message
  * ids derive from (campaign, contact), so seeing a chunk twice (a crash before the checkpoint
  * moved) queues nothing twice. Delivery — the send queue, the provider, delivery reports — reads
  * these messages.
