@@ -1,4 +1,5 @@
 import { type Kysely, type Transaction } from 'kysely'
+import { localDayOf } from './localCalendar.ts'
 import type { CampaignEvent } from '../commands/campaigns/campaignEvents.ts'
 import type { ConversationEvent } from '../commands/conversations/conversationEvents.ts'
 import type { MessageEvent } from '../commands/messages/messageEvents.ts'
@@ -55,7 +56,7 @@ async function handle(events: readonly RecordedEvent[], trx: Transaction<any>): 
       zones.set(event.data.tenantId, event.data.timezone)
       continue
     }
-    const day = localDate(event.data.at, zones.zoneOf(event.data.tenantId))
+    const day = localDayOf(event.data.at, zones.zoneOf(event.data.tenantId))
     counters.add({ tenant_id: event.data.tenantId, day }, { [COUNTER_OF[event.type]]: 1 })
   }
   await zones.save()

@@ -1,8 +1,9 @@
 import type { Kysely, Transaction } from 'kysely'
+import { localDayOf } from './localCalendar.ts'
 import type { PeriodUsage } from '../commands/billing/allowance.ts'
 import type { MessageEvent } from '../commands/messages/messageEvents.ts'
 import { billableParts } from '../commands/messages/smsEncoding.ts'
-import { addDays, localDate } from '../infra/calendar.ts'
+import { addDays } from '../infra/calendar.ts'
 import type { RecordedEvent } from '../infra/eventStore/eventStore.ts'
 import type { Projection } from './engine/projection.ts'
 import { addToCounters, CounterBatch, narrow } from './engine/rowWrites.ts'
@@ -56,7 +57,7 @@ async function handle(events: readonly RecordedEvent[], trx: Transaction<any>): 
       continue
     }
     const { tenantId, channel, content, at } = event.data
-    const day = localDate(at, zones.zoneOf(tenantId))
+    const day = localDayOf(at, zones.zoneOf(tenantId))
     const deltas: Partial<UsageCounters> = channel === 'sms' ? { sms_messages: 1, sms_parts: billableParts('sms', content) } : { whatsapp_messages: 1 }
     months.add({ tenant_id: tenantId, month: day.slice(0, 7) }, deltas)
     days.add({ tenant_id: tenantId, day }, deltas)

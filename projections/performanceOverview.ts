@@ -1,8 +1,9 @@
 import { sql, type Kysely, type Transaction } from 'kysely'
+import { localMonthOf } from './localCalendar.ts'
 import type { CampaignEvent } from '../commands/campaigns/campaignEvents.ts'
 import type { ConversationEvent } from '../commands/conversations/conversationEvents.ts'
 import type { MessageEvent } from '../commands/messages/messageEvents.ts'
-import { localDate, localMonth, monthLabel, monthsEndingWith } from '../infra/calendar.ts'
+import { localDate, monthLabel, monthsEndingWith } from '../infra/calendar.ts'
 import type { RecordedEvent } from '../infra/eventStore/eventStore.ts'
 import type { Projection } from './engine/projection.ts'
 import { addToCounters, CounterBatch, narrow } from './engine/rowWrites.ts'
@@ -131,13 +132,13 @@ async function handle(events: readonly RecordedEvent[], trx: Transaction<any>): 
         zones.set(event.data.tenantId, event.data.timezone)
         break
       case 'outboundMessageQueued': {
-        const month = localMonth(event.data.at, zones.zoneOf(event.data.tenantId))
+        const month = localMonthOf(event.data.at, zones.zoneOf(event.data.tenantId))
         totals.add(tenant, { outbound: 1 })
         months.add({ ...tenant, month }, { messages: 1, outbound: 1 })
         break
       }
       case 'messageSent': {
-        const month = localMonth(event.data.at, zones.zoneOf(event.data.tenantId))
+        const month = localMonthOf(event.data.at, zones.zoneOf(event.data.tenantId))
         totals.add(tenant, { sent: 1 })
         months.add({ ...tenant, month }, { sent: 1 })
         sentMonth.set(event.data.messageId, month)
@@ -145,7 +146,7 @@ async function handle(events: readonly RecordedEvent[], trx: Transaction<any>): 
         break
       }
       case 'inboundMessageReceived': {
-        const month = localMonth(event.data.at, zones.zoneOf(event.data.tenantId))
+        const month = localMonthOf(event.data.at, zones.zoneOf(event.data.tenantId))
         totals.add(tenant, { inbound: 1 })
         months.add({ ...tenant, month }, { messages: 1 })
         if (event.data.conversationId) replies.set(event.data.conversationId, event.data.tenantId)
@@ -153,7 +154,7 @@ async function handle(events: readonly RecordedEvent[], trx: Transaction<any>): 
       }
       case 'messageDelivered': {
         totals.add(tenant, { delivered: 1 })
-        const month = sentMonth.get(event.data.messageId) ?? localMonth(event.data.at, zones.zoneOf(event.data.tenantId))
+        const month = sentMonth.get(event.data.messageId) ?? localMonthOf(event.data.at, zones.zoneOf(event.data.tenantId))
         months.add({ ...tenant, month }, { delivered: 1 })
         break
       }

@@ -73,7 +73,8 @@ export class CounterBatch<Counters extends Record<string, number>> {
   }
 
   add(key: Record<string, string>, deltas: Partial<Counters>): void {
-    const id = JSON.stringify(key)
+    let id = ''
+    for (const name in key) id += `${key[name]}\u0001`
     let row = this.#rows.get(id)
     if (!row) {
       row = { ...key, ...this.#zero }
