@@ -8,6 +8,10 @@ export class CheckpointMoved extends Error {}
 
 /** the longest pause before reading again events a notification announced but the reader cannot see yet */
 const INVISIBLE_RETRY_CAP_MS = 20
+/** a subscriber whose last reads in a row found none of its events counts as idle after this many */
+const IDLE_AFTER_EMPTY_READS = 3
+/** an idle subscriber reads at most this often however many appends it is told of */
+const IDLE_READ_GAP_MS = 25
 
 /** A projection batch that committed: its events and the checkpoint it moved to. */
 export interface CommittedBatch {
@@ -69,6 +73,11 @@ export class SubscriberRunner {
   #loop: Promise<void> | undefined
   #wake: (() => void) | undefined
   #waiters: { position: number; resolve: (reached: boolean) => void }[] = []
+  /** reads in a row that found no event of this subscriber's types */
+  #emptyReads = 0
+  #lastReadAt = 0
+  #deferredHint = 0
+  #deferredWake: NodeJS.Timeout | undefined
   /** called after each committed projection batch (the engine sets it on its serving runners) */
   onCommitted: ((position: number, batch: CommittedBatch) => void) | undefined
 
@@ -104,6 +113,8 @@ export class SubscriberRunner {
 
   async stop(status: SubscriberStatus = 'stopped'): Promise<void> {
     this.#running = false
+    clearTimeout(this.#deferredWake)
+    this.#deferredWake = undefined
     this.#wake?.()
     await this.#loop
     this.status = status
@@ -111,7 +122,25 @@ export class SubscriberRunner {
   }
 
   notify(position: number): void {
+    if (this.#emptyReads >= IDLE_AFTER_EMPTY_READS && this.#waiters.length === 0) {
+      // the log's recent events were none of this subscriber's: under a stream of appends, read at
+      // most once per IDLE_READ_GAP_MS rather than once per notification (every subscriber is
+      // notified of every append, and their reads share the connection pool with the commands)
+      const due = this.#lastReadAt + IDLE_READ_GAP_MS - Date.now()
+      if (due > 0) {
+        if (position > this.#deferredHint) this.#deferredHint = position
+        this.#deferredWake ??= setTimeout(() => this.#applyDeferred(), due)
+        return
+      }
+    }
     if (position > this.#hint) this.#hint = position
+    this.#wake?.()
+  }
+
+  #applyDeferred(): void {
+    clearTimeout(this.#deferredWake)
+    this.#deferredWake = undefined
+    if (this.#deferredHint > this.#hint) this.#hint = this.#deferredHint
     this.#wake?.()
   }
 
@@ -122,6 +151,8 @@ export class SubscriberRunner {
     return new Promise((resolve) => {
       const waiter = { position, resolve }
       this.#waiters.push(waiter)
+      // someone waits for this subscriber: no deferred read
+      if (this.#deferredWake) this.#applyDeferred()
       const timer = setTimeout(() => {
         this.#waiters = this.#waiters.filter((w) => w !== waiter)
         resolve(this.position >= position)
@@ -174,7 +205,9 @@ export class SubscriberRunner {
     while (this.#running) {
       let readAny = false
       try {
+        this.#lastReadAt = Date.now()
         readAny = await this.#step()
+        this.#emptyReads = readAny ? 0 : this.#emptyReads + 1
         if (failures > 0 || this.status !== 'live') {
           this.status = 'live'
           this.lastError = null
