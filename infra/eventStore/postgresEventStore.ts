@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import { sql, type Kysely, type RawBuilder } from 'kysely'
 import type { SqlDatabase } from '../database/sqlDatabase.ts'
 import type { MigrationSet } from '../database/migrations.ts'
@@ -346,6 +347,8 @@ export class PostgresEventStore implements EventStore {
   #notifyInFlight = false
   #notifyPending: number | undefined
   readonly #callsInFlight: number
+  /** names this store's notifications, so that it does not wake its listeners twice for its own appends */
+  readonly #notifySender = randomUUID()
   readonly #waiting: WaitingAppend[] = []
   #batchesInFlight = 0
 
@@ -361,7 +364,11 @@ export class PostgresEventStore implements EventStore {
    */
   static async open(database: SqlDatabase, options: { appendCallsInFlight?: number } = {}): Promise<PostgresEventStore> {
     const store = new PostgresEventStore(database, Math.max(1, options.appendCallsInFlight ?? DEFAULT_APPEND_CALLS_IN_FLIGHT))
-    store.#unlisten = await database.listen(NOTIFY_CHANNEL, (payload) => store.#wake(Number(payload) || 0))
+    store.#unlisten = await database.listen(NOTIFY_CHANNEL, (payload) => {
+      // "<position> <sender>": this store's own appends woke its listeners already, when they returned
+      const [position, sender] = payload.split(' ')
+      if (sender !== store.#notifySender) store.#wake(Number(position) || 0)
+    })
     return store
   }
 
@@ -636,7 +643,7 @@ export class PostgresEventStore implements EventStore {
       while (this.#notifyPending !== undefined) {
         const next = this.#notifyPending
         this.#notifyPending = undefined
-        await this.#database.notify(NOTIFY_CHANNEL, String(next)).catch(() => undefined)
+        await this.#database.notify(NOTIFY_CHANNEL, `${next} ${this.#notifySender}`).catch(() => undefined)
       }
       this.#notifyInFlight = false
     }

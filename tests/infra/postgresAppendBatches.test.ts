@@ -70,3 +70,30 @@ t.test('appends batched together succeed or fail each on its own', async (t) => 
   t.equal(new Set(positions).size, positions.length, 'no position twice')
   t.equal(all.events.length, 7, 'every written event is in the log once')
 })
+
+t.test('another store on the same database hears of an append through NOTIFY', async (t) => {
+  const testDatabase = await createTestDatabase('append_notify')
+  const first = await openSqlDatabase({ databaseUrl: testDatabase.url, dataDir: 'memory://', poolSize: 2, applicationName: 'append-notify-1' })
+  const second = await openSqlDatabase({ databaseUrl: testDatabase.url, dataDir: 'memory://', poolSize: 2, applicationName: 'append-notify-2' })
+  t.teardown(async () => {
+    await first.close()
+    await second.close()
+    await testDatabase.drop()
+  })
+  await migrateToLatest(first.db, eventStoreMigrations)
+  const writer = await PostgresEventStore.open(first)
+  const reader = await PostgresEventStore.open(second)
+  t.teardown(async () => {
+    await writer.close()
+    await reader.close()
+  })
+  const heardByWriter: number[] = []
+  writer.onAppended((position) => heardByWriter.push(position))
+  let heard!: (position: number) => void
+  const heardByReader = new Promise<number>((resolve) => (heard = resolve))
+  reader.onAppended((position) => heard(position))
+
+  const result = await writer.append([{ streamName: 'notify-1', expectedVersion: 'no_stream', events: [event('Told')] }])
+  t.same(heardByWriter, [result.lastPosition], 'the writer’s own listeners are woken as the append returns')
+  t.equal(await heardByReader, result.lastPosition, 'the other store is woken with the append’s position')
+})
