@@ -511,23 +511,6 @@ export class PostgresEventStore implements EventStore {
     return slices
   }
 
-  async readStreams(streamNames: readonly string[]): Promise<StreamSlice[]> {
-    if (streamNames.length === 0) return []
-    const { rows } = await sql<EventRow & { current_version: number | null; ord: string }>`
-      select q.ord, s.version as current_version, ${EVENT_COLUMNS}
-        from unnest(${[...streamNames]}::text[]) with ordinality q(name, ord)
-        left join es_streams s on s.stream_name = q.name
-        left join lateral (select * from es_events ev where ev.stream_name = q.name order by ev.stream_version) e on true
-       order by q.ord, e.stream_version`.execute(this.#db)
-    const slices: StreamSlice[] = streamNames.map(() => ({ version: -1, events: [] }))
-    for (const row of rows) {
-      const slice = slices[Number(row.ord) - 1]!
-      slice.version = row.current_version ?? -1
-      if (row.event_id !== null) slice.events.push(toRecorded(row))
-    }
-    return slices
-  }
-
   async readAll(options: ReadAllOptions = {}): Promise<GlobalSlice> {
     return this.#readGlobal(options, [])
   }
