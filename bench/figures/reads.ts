@@ -82,6 +82,12 @@ export const benchmark: Benchmark = {
       const token = await signIn(service.baseUrl, dataset.largestTenant)
       const headers = { authorization: `Bearer ${token}` }
       const settings = loadSettings(ctx.mode)
+      // a service just started compiles its code and its projectors look over the log once: let
+      // that pass on every route before any route is measured (the first one measured was the
+      // slowest otherwise)
+      for (const route of READ_ROUTES) {
+        await runLoad({ url: service.baseUrl + route.path, headers, connections: settings.connections, durationSeconds: settings.warmupSeconds, warmupSeconds: 0, runs: 1 })
+      }
       const figures: FigureResult[] = []
       for (const route of READ_ROUTES) {
         // one answer first: it must be a success, and says what the load reads
