@@ -38,7 +38,8 @@ import {
  * arrive while earlier ones are still on their way to the server travel together (group commit):
  * es_append_batch() runs each of them as es_append() in a subtransaction of its own, so each
  * succeeds or fails on its own, and all that succeed commit together, in one round trip and one
- * WAL flush. One writer alone is never delayed: its append goes out at once.
+ * WAL flush. One writer alone is never delayed: its append goes out at once, as a plain es_append()
+ * call (no subtransaction).
  */
 export const POSITIONS_PER_TRANSACTION = 1_048_576
 
@@ -450,9 +451,19 @@ export class PostgresEventStore implements EventStore {
   }
 
   async #sendBatch(batch: WaitingAppend[]): Promise<void> {
+    if (batch.length === 1) {
+      // alone: es_append itself, without the batch's subtransaction (its errors are the append's own)
+      const lone = batch[0]!
+      try {
+        lone.resolve((await sql<AppendRow>`select * from es_append(${lone.json}::jsonb)`.execute(this.#db)).rows)
+      } catch (error) {
+        lone.reject(error)
+      }
+      return
+    }
     let rows: BatchRow[]
     try {
-      const json = batch.length === 1 ? `[${batch[0]!.json}]` : `[${batch.map((waiting) => waiting.json).join(',')}]`
+      const json = `[${batch.map((waiting) => waiting.json).join(',')}]`
       rows = (await sql<BatchRow>`select * from es_append_batch(${json}::jsonb)`.execute(this.#db)).rows
     } catch (error) {
       for (const waiting of batch) waiting.reject(error)
