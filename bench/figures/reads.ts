@@ -63,6 +63,8 @@ export function readFigure(name: string, load: LoadResult, bare: BaselineResult,
       errors: load.errors,
       runs: load.runs,
       fastifyPgSelect: { requestsPerSecond: pgSelect.value, ratio: ratioOf(load.requestsPerSecond, pgSelect.value) },
+      // the same closed-loop load's p99 on bare Fastify: the floor this machine puts under any p99
+      bareFastifyP99Ms: (bare.details as { p99Ms?: number } | undefined)?.p99Ms ?? null,
       ...extra,
     },
   }
