@@ -26,10 +26,11 @@ const IMPORT_CHUNK = 10_000
 /** how often the figure looks at the log: often enough to time a run of seconds, rarely enough not to load the database */
 const POLL_MS = 200
 /**
- * The service's settings for a bulk campaign: a hundred sends at a time (their loads gathered
- * into shared round trips) over twenty database connections, the provider's limit out of the way.
+ * The service's settings for a bulk campaign: two hundred sends at a time (the more at once, the
+ * more of their loads share a round trip: 1.6 queries a message at 100, 1.1 at 200) over thirty
+ * database connections, the provider's limit out of the way.
  */
-const PIPELINE_SETTINGS = { SEND_CONCURRENCY: '100', DATABASE_POOL_SIZE: '20' }
+const PIPELINE_SETTINGS = { SEND_CONCURRENCY: '200', DATABASE_POOL_SIZE: '30' }
 
 type App = Awaited<ReturnType<typeof buildApp>>
 
