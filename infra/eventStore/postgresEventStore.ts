@@ -262,10 +262,12 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 const MAX_APPEND_ATTEMPTS = 50
 
 /**
- * Batches of appends on their way to the server at once. Fewer than the pool's connections, so
- * that concurrent appends gather into batches instead of each taking a connection and a commit.
+ * Batches of appends on their way to the server at once. Fewer than the pool's connections (10 by
+ * default), so that concurrent appends gather into batches instead of each taking a connection
+ * and a commit, and reads keep connections of their own. With 10 writers, 4 measured better than 2
+ * (their batches wait less) and than 6 or 10 (more transactions).
  */
-export const DEFAULT_APPEND_CALLS_IN_FLIGHT = 2
+export const DEFAULT_APPEND_CALLS_IN_FLIGHT = 4
 
 /** Appends in one batch at most: each is a subtransaction, and PostgreSQL keeps 64 of them cheaply. */
 const APPEND_BATCH_LIMIT = 48
