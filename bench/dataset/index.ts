@@ -79,7 +79,8 @@ export async function buildDataset(ctx: BenchContext): Promise<BenchDataset> {
   url.pathname = `/${name}`
   const databaseUrl = url.toString()
 
-  const database = await openSqlDatabase({ databaseUrl, dataDir: 'memory://', poolSize: LANES + 3 })
+  // a connection for each lane while writing, and for each projection runner while catching up
+  const database = await openSqlDatabase({ databaseUrl, dataDir: 'memory://', poolSize: LANES + projections.length + 2 })
   try {
     await migrateToLatest(database.db, schemaMigrations)
     const store = await PostgresEventStore.open(database)
