@@ -61,7 +61,7 @@ export class ReadModelCache {
   /** key → entry, least recently used first */
   readonly #entries = new Map<string, Entry>()
   /** key → the computation under way, shared by the requests that missed together */
-  readonly #computing = new Map<string, { stamp: number; promise: Promise<unknown> }>()
+  readonly #computing = new Map<string, { stamp: number; askedAt: number; promise: Promise<CachedAnswer<unknown>> }>()
   #epoch = 0
   /** projection → epoch of its last change of unknown tenant */
   readonly #changedForAll = new Map<string, number>()
@@ -139,21 +139,25 @@ export class ReadModelCache {
     }
     this.misses++
     const running = this.#computing.get(key)
-    if (running && this.#unchangedSince(projections, tenantId, running.stamp)) return (await running.promise) as Value
+    if (running && at >= running.askedAt && this.#unchangedSince(projections, tenantId, running.stamp)) {
+      const shared = (await running.promise) as CachedAnswer<Value>
+      // an answer that stopped holding at this request's time is no answer for it
+      if (at < shared.validUntil) return shared.value
+    }
     const stamp = this.#epoch
-    const promise = compute().then(
+    const promise: Promise<CachedAnswer<unknown>> = compute().then(
       (computed) => {
         if (this.#computing.get(key)?.promise === promise) this.#computing.delete(key)
         this.#store({ key, projections, tenantId, stamp, storedAt: this.#now(), askedAt: at, validUntil: computed.validUntil, value: computed.value })
-        return computed.value
+        return computed
       },
       (error: unknown) => {
         if (this.#computing.get(key)?.promise === promise) this.#computing.delete(key)
         throw error
       },
     )
-    this.#computing.set(key, { stamp, promise })
-    return promise
+    this.#computing.set(key, { stamp, askedAt: at, promise })
+    return ((await promise) as CachedAnswer<Value>).value
   }
 
   #fresh(entry: Entry, at: number): boolean {
