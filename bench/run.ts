@@ -19,7 +19,7 @@ import { parseArgs } from 'node:util'
 import { Redis } from 'ioredis'
 import type { BaselineName, BaselineResult, Benchmark, BenchContext, BenchDataset, BenchMode, FigureResult } from './harness/benchmark.ts'
 import { postgresServerVersion } from './harness/databases.ts'
-import { formatMarkdown, formatTerminalTable, replaceResultsSection, RESULTS_END, RESULTS_START, type RunReport } from './harness/report.ts'
+import { formatMarkdown, formatTerminalTable, replaceResultsSection, RESULTS_END, RESULTS_START, type FigureOutcome, type RunReport } from './harness/report.ts'
 
 const benchRoot = path.dirname(fileURLToPath(import.meta.url))
 const repositoryRoot = path.resolve(benchRoot, '..')
@@ -98,20 +98,6 @@ function parseCommandLine(argv: string[]): CommandLine {
 
 class UsageError extends Error {}
 
-/** One figure module's outcome in the run. */
-export interface FigureOutcome {
-  /** the module's name (bench/figures/<name>.ts), what the command line selects */
-  name: string
-  description: string
-  status: 'ok' | 'crashed'
-  error?: string
-  startedAt: string
-  /** from its start to its last clean-up, any wait for the dataset included */
-  durationSeconds: number
-  /** how long it waited for the dataset to be built (the first figure that needs it pays the build) */
-  datasetWaitSeconds?: number
-  results: FigureResult[]
-}
 
 // ---------------------------------------------------------------------------------------------
 // clean-ups: a stack per scope (the run's, for baselines and the dataset; each figure's own)

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { Redis } from 'ioredis'
 import { openQueueSystem } from '../../infra/queue/openQueueSystem.ts'
 import type { BaselineResult, BenchContext, BenchMode } from '../harness/benchmark.ts'
+import { removeQueueKeys } from '../../infra/queue/queueKeys.ts'
 
 /**
  * Baseline of the delivery pipeline: BullMQ jobs that do nothing, through our own queue port
@@ -43,17 +43,3 @@ export async function measureBaseline(ctx: BenchContext): Promise<BaselineResult
   }
 }
 
-/** Deletes every Redis key under a queue prefix (queue metadata, metrics, failed jobs). */
-export async function removeQueueKeys(redisUrl: string, prefix: string): Promise<void> {
-  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 2 })
-  try {
-    let cursor = '0'
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000)
-      cursor = next
-      if (keys.length > 0) await redis.del(...keys)
-    } while (cursor !== '0')
-  } finally {
-    redis.disconnect()
-  }
-}

@@ -1,7 +1,6 @@
-import { randomBytes } from 'node:crypto'
-import pg from 'pg'
 import { sql } from 'kysely'
 import type { BenchContext, BenchDataset, BenchMode } from '../harness/benchmark.ts'
+import { createBenchDatabase } from '../harness/databases.ts'
 import { projections, schemaMigrations } from '../../app.ts'
 import { migrateToLatest } from '../../infra/database/migrations.ts'
 import { openSqlDatabase, type SqlDatabase } from '../../infra/database/sqlDatabase.ts'
@@ -55,29 +54,11 @@ export let lastDatasetStatistics: DatasetStatistics | null = null
 
 export async function buildDataset(ctx: BenchContext): Promise<BenchDataset> {
   const size = DATASET_SIZES[ctx.mode]
-  const name = `mifumo_bench_dataset_${randomBytes(4).toString('hex')}`
-  const admin = new pg.Client({ connectionString: ctx.postgresUrl })
-  await admin.connect()
-  try {
-    await admin.query(`create database ${pg.escapeIdentifier(name)}`)
-    // a bulk load: its commits need not wait for the disk (reset once the dataset is built, so
-    // that the figures measure the server as configured)
-    await admin.query(`alter database ${pg.escapeIdentifier(name)} set synchronous_commit = off`)
-  } finally {
-    await admin.end()
-  }
-  ctx.onCleanup(async () => {
-    const client = new pg.Client({ connectionString: ctx.postgresUrl })
-    await client.connect()
-    try {
-      await client.query(`drop database if exists ${pg.escapeIdentifier(name)} with (force)`)
-    } finally {
-      await client.end()
-    }
-  })
-  const url = new URL(ctx.postgresUrl)
-  url.pathname = `/${name}`
-  const databaseUrl = url.toString()
+  // a bulk load: its commits need not wait for the disk (reset once the dataset is built, so
+  // that the figures measure the server as configured)
+  const created = await createBenchDatabase(ctx.postgresUrl, 'dataset', { synchronous_commit: 'off' })
+  ctx.onCleanup(() => created.drop())
+  const { name, url: databaseUrl } = created
 
   // a connection for each lane while writing, and for each projection runner while catching up
   const database = await openSqlDatabase({ databaseUrl, dataDir: 'memory://', poolSize: LANES + projections.length + 2 })

@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
-import pg from 'pg'
 import { sql, type Kysely } from 'kysely'
 import { buildApp, openServices, startDeliveryWorkers } from '../../app.ts'
 import { campaignStream } from '../../commands/campaigns/campaignCommands.ts'
@@ -9,7 +8,8 @@ import { purchaseCredits } from '../../commands/billing/smsCredits.ts'
 import { systemClock } from '../../infra/clock.ts'
 import { loadConfig } from '../../infra/config.ts'
 import { SmsSimulator } from '../../infra/sms/smsSimulator.ts'
-import { removeQueueKeys } from '../baselines/bullmqNoop.ts'
+import { removeQueueKeys } from '../../infra/queue/queueKeys.ts'
+import { createBenchDatabase } from '../harness/databases.ts'
 import { atLeast, atLeastRatio, ratioOf, type Benchmark, type BenchContext, type BenchMode, type FigureResult } from '../harness/benchmark.ts'
 
 /**
@@ -47,26 +47,9 @@ async function countEvents(db: Kysely<any>, after: number, types: string[]): Pro
 }
 
 async function createDatabase(ctx: BenchContext, label: string): Promise<string> {
-  const name = `bench_${label}_${randomBytes(4).toString('hex')}`
-  const admin = new pg.Client({ connectionString: ctx.postgresUrl })
-  await admin.connect()
-  try {
-    await admin.query(`create database ${pg.escapeIdentifier(name)}`)
-  } finally {
-    await admin.end()
-  }
-  ctx.onCleanup(async () => {
-    const client = new pg.Client({ connectionString: ctx.postgresUrl })
-    await client.connect()
-    try {
-      await client.query(`drop database if exists ${pg.escapeIdentifier(name)} with (force)`)
-    } finally {
-      await client.end()
-    }
-  })
-  const url = new URL(ctx.postgresUrl)
-  url.pathname = `/${name}`
-  return url.toString()
+  const database = await createBenchDatabase(ctx.postgresUrl, label)
+  ctx.onCleanup(() => database.drop())
+  return database.url
 }
 
 export interface PipelineMeasure {

@@ -8,9 +8,18 @@ export interface BenchDatabase {
   drop(): Promise<void>
 }
 
-export async function createBenchDatabase(postgresUrl: string, label: string): Promise<BenchDatabase> {
+/**
+ * `settings` are set on the database (`alter database … set`), for sessions opened afterwards:
+ * a bulk load may turn `synchronous_commit` off, say, and reset it before measuring.
+ */
+export async function createBenchDatabase(postgresUrl: string, label: string, settings: Record<string, string> = {}): Promise<BenchDatabase> {
   const name = `mifumo_bench_${label.replace(/[^a-z0-9]/gi, '_').toLowerCase().slice(0, 24)}_${randomBytes(4).toString('hex')}`
-  await onMaintenanceConnection(postgresUrl, (client) => client.query(`create database ${pg.escapeIdentifier(name)}`))
+  await onMaintenanceConnection(postgresUrl, async (client) => {
+    await client.query(`create database ${pg.escapeIdentifier(name)}`)
+    for (const [setting, value] of Object.entries(settings)) {
+      await client.query(`alter database ${pg.escapeIdentifier(name)} set ${pg.escapeIdentifier(setting)} = ${pg.escapeLiteral(value)}`)
+    }
+  })
   const url = new URL(postgresUrl)
   url.pathname = `/${name}`
   let dropped: Promise<void> | undefined

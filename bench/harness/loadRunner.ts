@@ -1,5 +1,6 @@
 import autocannon from 'autocannon'
 import { pathToFileURL } from 'node:url'
+import type { LoadOptions } from './load.ts'
 
 /**
  * The load generator's process (started by bench/harness/load.ts, never imported): it gets its
@@ -8,17 +9,8 @@ import { pathToFileURL } from 'node:url'
  * whole milliseconds), so p50 and p99 keep their fractions.
  */
 
-export interface LoadRunnerOptions {
-  url: string
-  method: 'GET' | 'POST' | 'PUT' | 'PATCH'
-  headers: Record<string, string>
-  body?: string
-  requestModule?: string
-  connections: number
-  durationSeconds: number
-  warmupSeconds: number
-  runs: number
-}
+/** what the runner is given: the load's options with the method and headers filled in */
+export type LoadRunnerOptions = Omit<LoadOptions, 'method' | 'headers'> & Required<Pick<LoadOptions, 'method' | 'headers'>>
 
 export interface LoadRunFigures {
   requestsPerSecond: number

@@ -1,9 +1,25 @@
 import type { BaselineResult, BenchDataset, BenchMode, FigureResult } from './benchmark.ts'
 
+/** One figure module's outcome in the run. */
+export interface FigureOutcome {
+  /** the module's name (bench/figures/<name>.ts), what the command line selects */
+  name: string
+  description: string
+  status: 'ok' | 'crashed'
+  error?: string
+  startedAt: string
+  /** from its start to its last clean-up, any wait for the dataset included */
+  durationSeconds: number
+  /** how long it waited for the dataset to be built (the first figure that needs it pays the build) */
+  datasetWaitSeconds?: number
+  results: FigureResult[]
+}
+
 /**
  * What a run wrote (bench/results/latest.json) and the table made of it, for the terminal and in
  * markdown (latest.md, and README.md's results section): one line per check of every figure.
  */
+
 export interface RunReport {
   mode: BenchMode
   startedAt: string
@@ -23,16 +39,7 @@ export interface RunReport {
   selected: string[]
   /** whether those were all of bench/figures */
   allFigures: boolean
-  figures: Array<{
-    name: string
-    description: string
-    status: 'ok' | 'crashed'
-    error?: string
-    startedAt: string
-    durationSeconds: number
-    datasetWaitSeconds?: number
-    results: FigureResult[]
-  }>
+  figures: FigureOutcome[]
   /** every baseline measured (or that failed) during the run */
   baselines: Record<string, BaselineResult | { name: string; error: string }>
   dataset: (BenchDataset & { buildSeconds: number }) | { error: string } | null

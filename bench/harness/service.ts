@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { Redis } from 'ioredis'
+import { removeQueueKeys } from '../../infra/queue/queueKeys.ts'
 import { forkTypeScript, freePort, repositoryRoot } from './childProcesses.ts'
 
 /**
@@ -62,7 +62,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   const actualPrefix = env.QUEUE_PREFIX ?? queuePrefix
   const stop = async () => {
     await child.stop(15_000)
-    if (options.redisUrl) await dropKeys(options.redisUrl, actualPrefix)
+    if (options.redisUrl) await removeQueueKeys(options.redisUrl, actualPrefix)
   }
   try {
     await waitUntilReady(baseUrl, child.exited, () => child.outputTail())
@@ -93,17 +93,3 @@ async function waitUntilReady(baseUrl: string, exited: Promise<number | string>,
   throw new Error(`the service was not ready within 60 s (last answer: ${last})\n${outputTail()}`)
 }
 
-async function dropKeys(redisUrl: string, prefix: string): Promise<void> {
-  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 2, lazyConnect: true })
-  try {
-    await redis.connect()
-    let cursor = '0'
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000)
-      cursor = next
-      if (keys.length > 0) await redis.del(...keys)
-    } while (cursor !== '0')
-  } finally {
-    redis.disconnect()
-  }
-}
