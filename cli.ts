@@ -1,5 +1,4 @@
 #!/usr/bin/env -S node --import tsx
-import net from 'node:net'
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 import Fastify from 'fastify'
 import { pino } from 'pino'
@@ -9,6 +8,7 @@ import { loadUser, principalFor } from './commands/users/registration.ts'
 import { ConfigError, loadConfig, type Config } from './infra/config.ts'
 import { credentialStatusOf } from './infra/auth/credentialStore.ts'
 import { adminCommand } from './infra/ops/adminCommand.ts'
+import { CommandFailed, refuseWhileEmbeddedServerRuns, UsageError } from './infra/ops/opsCommandLine.ts'
 import { streamsCommand } from './infra/ops/streamsCommand.ts'
 import { projectionsCommand, replayCommand } from './projections/engine/projectionsCommand.ts'
 import { userDescriber } from './commands/users/userDirectory.ts'
@@ -91,8 +91,6 @@ const processIo: Io = {
   env: process.env,
 }
 
-class UsageError extends Error {}
-class CommandFailed extends Error {}
 
 function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: T) {
   try {
@@ -120,20 +118,6 @@ export function parseTtl(raw: string): number {
   return seconds
 }
 
-/** Is something already listening where the server would? (the embedded database serves one process) */
-function somethingListens(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host: host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host, port })
-    const done = (answer: boolean) => {
-      socket.destroy()
-      resolve(answer)
-    }
-    socket.setTimeout(500, () => done(false))
-    socket.once('connect', () => done(true))
-    socket.once('error', () => done(false))
-  })
-}
-
 async function token(args: string[], io: Io): Promise<void> {
   const { values } = parse(args, {
     user: { type: 'string' },
@@ -155,11 +139,7 @@ async function token(args: string[], io: Io): Promise<void> {
       'JWT_SECRET is not set. The server would not accept a token signed with a throwaway secret: set JWT_SECRET to the same value the server uses.',
     )
   }
-  if (!loaded.databaseUrl && (await somethingListens(loaded.host, loaded.port))) {
-    throw new CommandFailed(
-      `DATABASE_URL is not set and a server is listening on ${loaded.host}:${loaded.port}: the embedded database under ${loaded.dataDir} serves one process at a time. Stop the server first, or use PostgreSQL (DATABASE_URL).`,
-    )
-  }
+  await refuseWhileEmbeddedServerRuns(loaded)
   const config: Config = { ...loaded, runProjections: false }
   const ttl = ttlOption ?? config.jwt.accessTtlSeconds
 
@@ -373,11 +353,7 @@ async function credits(args: string[], io: Io): Promise<void> {
   if (values.reason !== undefined && add === null) throw new UsageError('--reason goes with --add')
 
   const loaded = configFrom(io.env)
-  if (!loaded.databaseUrl && (await somethingListens(loaded.host, loaded.port))) {
-    throw new CommandFailed(
-      `DATABASE_URL is not set and a server is listening on ${loaded.host}:${loaded.port}: the embedded database under ${loaded.dataDir} serves one process at a time. Stop the server first, or use PostgreSQL (DATABASE_URL).`,
-    )
-  }
+  await refuseWhileEmbeddedServerRuns(loaded)
   // no projections and no workers: this process only reads and appends to the ledger
   const config: Config = { ...loaded, runProjections: false, delivery: { ...loaded.delivery, runWorkers: false } }
   const logger = pino({ level: io.env.LOG_LEVEL ? config.logLevel : 'warn' }, pino.destination(2))

@@ -11,6 +11,7 @@ import {
   InspectionUnsupported,
   readLogPage,
   readStreamPage,
+  streamView,
   type DescribeUsers,
 } from '../infra/ops/streamInspection.ts'
 import { PageQuery, pageLinks } from './pagination.ts'
@@ -79,14 +80,7 @@ export const adminStreamRoutes: FastifyPluginAsyncTypebox<AdminStreamRoutesOptio
     inspecting(reply, async () => {
       const { page, page_size: pageSize, category } = request.query
       const { streams, total } = await inspection(store, 'listStreams')({ category, offset: (page - 1) * pageSize, limit: pageSize })
-      const results = streams.map((stream) => ({
-        stream: stream.streamName,
-        category: stream.category,
-        version: stream.version,
-        event_count: stream.version + 1,
-        last_position: stream.lastPosition,
-        last_recorded_at: stream.lastRecordedAt.toISOString(),
-      }))
+      const results = streams.map(streamView)
       return { success: true, data: { results, ...pageLinks(request, page, pageSize, total) } }
     }),
   )

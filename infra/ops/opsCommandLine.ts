@@ -52,7 +52,19 @@ export function wholeNumber(raw: string | undefined, option: string, min: number
   return value
 }
 
-/** Is something already listening where the server would? (the embedded database serves one process) */
+/**
+ * Refuses to open the embedded database (no DATABASE_URL) while a server listens where this
+ * configuration's server would: the embedded database serves one process at a time.
+ */
+export async function refuseWhileEmbeddedServerRuns(config: Config): Promise<void> {
+  if (!config.databaseUrl && (await somethingListens(config.host, config.port))) {
+    throw new CommandFailed(
+      `DATABASE_URL is not set and a server is listening on ${config.host}:${config.port}: the embedded database under ${config.dataDir} serves one process at a time. Stop the server first, or use PostgreSQL (DATABASE_URL).`,
+    )
+  }
+}
+
+/** Is something already listening where the server would? */
 function somethingListens(host: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = net.connect({ host: host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host, port })
@@ -79,11 +91,7 @@ export async function openForOps(io: OpsIo, open: OpenServices): Promise<OpsServ
     if (error instanceof ConfigError) throw new CommandFailed(`configuration error: ${error.message}`)
     throw error
   }
-  if (!loaded.databaseUrl && (await somethingListens(loaded.host, loaded.port))) {
-    throw new CommandFailed(
-      `DATABASE_URL is not set and a server is listening on ${loaded.host}:${loaded.port}: the embedded database under ${loaded.dataDir} serves one process at a time. Stop the server first, or use PostgreSQL (DATABASE_URL).`,
-    )
-  }
+  await refuseWhileEmbeddedServerRuns(loaded)
   const config: Config = { ...loaded, runProjections: false, delivery: { ...loaded.delivery, runWorkers: false } }
   const logger = pino({ level: io.env.LOG_LEVEL ? config.logLevel : 'warn' }, pino.destination(2))
   return open(config, { logger })

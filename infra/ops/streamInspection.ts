@@ -5,6 +5,7 @@ import {
   type GlobalSlice,
   type ReadLogOptions,
   type RecordedEvent,
+  type StreamSummary,
 } from '../eventStore/eventStore.ts'
 
 /**
@@ -15,6 +16,18 @@ import {
  * Events are shown as today's code reads them: the store given is the upcasting one, so an event
  * written under an older schema version shows its upcast data and current `schema_version`.
  */
+
+/** One stream of a listing, as operators see it (snake_case, ISO times). */
+export function streamView(stream: StreamSummary) {
+  return {
+    stream: stream.streamName,
+    category: stream.category,
+    version: stream.version,
+    event_count: stream.version + 1,
+    last_position: stream.lastPosition,
+    last_recorded_at: stream.lastRecordedAt.toISOString(),
+  }
+}
 
 /** Who a user id is, as far as it is cheap to tell. */
 export interface UserSummary {

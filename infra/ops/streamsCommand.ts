@@ -18,6 +18,7 @@ import {
   readLogPage,
   readStreamPage,
   rememberingUsers,
+  streamView,
   type DescribeUsers,
   type EventView,
   type LogQuery,
@@ -193,14 +194,7 @@ async function streams(args: string[], deps: StreamsCommandDeps): Promise<void> 
       const page = wholeNumber(values.page, '--page', 1, 1_000_000) ?? 1
       await withStore(deps, async (store) => {
         const { streams: found, total } = await inspection(store, 'listStreams')({ category: wanted, offset: (page - 1) * limit, limit })
-        const rows = found.map((stream) => ({
-          stream: stream.streamName,
-          category: stream.category,
-          version: stream.version,
-          event_count: stream.version + 1,
-          last_position: stream.lastPosition,
-          last_recorded_at: stream.lastRecordedAt.toISOString(),
-        }))
+        const rows = found.map(streamView)
         if (!printer.tables) return printer.jsonLines(rows)
         if (rows.length === 0) printer.text(total === 0 ? 'No streams.\n' : `No streams on page ${page}.\n`)
         else {
