@@ -135,11 +135,21 @@ export async function recordMessageStatus(
   messageId: string,
   report: StatusReport,
 ): Promise<MessageOutcome & { events: MessageEvent[] }> {
+  return runOnTenantMessage(store, context, messageId, { type: 'recordStatus', report, now: context.now })
+}
+
+/** Decides a command on one message of the caller's tenant (another tenant's: not found) and appends. */
+async function runOnTenantMessage(
+  store: EventStore,
+  context: CommandContext,
+  messageId: string,
+  command: MessageCommand,
+): Promise<MessageOutcome & { events: MessageEvent[] }> {
   const outcome = await executeCommand(
     store,
     messageDecider,
     messageStream(messageId),
-    (): MessageCommand => ({ type: 'recordStatus', report, now: context.now }),
+    () => command,
     context,
     (state) => {
       if (state.status === 'absent' || state.tenantId !== context.tenantId) throw new NotFound('Message not found')
@@ -226,17 +236,7 @@ export async function cancelQueuedMessage(
   messageId: string,
   reason: string,
 ): Promise<MessageOutcome & { events: MessageEvent[] }> {
-  const outcome = await executeCommand(
-    store,
-    messageDecider,
-    messageStream(messageId),
-    (): MessageCommand => ({ type: 'cancel', reason, now: context.now }),
-    context,
-    (state) => {
-      if (state.status === 'absent' || state.tenantId !== context.tenantId) throw new NotFound('Message not found')
-    },
-  )
-  return { message: messageOf(outcome.state), position: outcome.position, events: outcome.events }
+  return runOnTenantMessage(store, context, messageId, { type: 'cancel', reason, now: context.now })
 }
 
 /**
