@@ -36,9 +36,9 @@ import {
  *
  * An append is one call of the es_append() function, atomic over all its streams. Appends that
  * arrive while earlier ones are still on their way to the server travel together (group commit):
- * es_append_batch() runs each of them as es_append() in a subtransaction of its own, so each
- * succeeds or fails on its own, and all that succeed commit together, in one round trip and one
- * WAL flush. One writer alone is never delayed: its append goes out at once, as a plain es_append()
+ * es_append_set() decides and writes them as sets (one statement locking their streams, one
+ * checking every expected version and writing every event), each still succeeding or failing on
+ * its own, and all that succeed commit together, in one round trip and one WAL flush. One writer alone is never delayed: its append goes out at once, as a plain es_append()
  * call (no subtransaction).
  */
 export const POSITIONS_PER_TRANSACTION = 1_048_576
@@ -63,7 +63,11 @@ const safeLimitQuery = sql`
          )::text::bigint * ${POSITIONS_PER_TRANSACTION} as safe_limit
     from (select pg_current_snapshot() as snap) s`
 
-const APPEND_FUNCTION = sql`
+/**
+ * es_append's body. `lockFirst`: a statement run once the append is known to be new, before its
+ * first stream is touched (see APPEND_LOCKING_IN_NAME_ORDER).
+ */
+const appendFunction = (lockFirst: string) => sql`
 create or replace function es_append(p_requests jsonb)
 returns table (o_stream text, o_version bigint, o_position bigint, o_duplicate boolean)
 language plpgsql as $fn$
@@ -107,7 +111,7 @@ begin
     raise exception using errcode = 'MF003', message = 'es_append: more than 1048576 events in one transaction';
   end if;
   perform set_config('es.next_index', (idx + total)::text, true);
-
+${sql.raw(lockFirst)}
   for r in select value from jsonb_array_elements(p_requests) loop
     sname := r->>'stream';
     n := jsonb_array_length(r->'events');
@@ -165,6 +169,22 @@ begin
 end
 $fn$`
 
+const APPEND_FUNCTION = appendFunction('')
+
+/**
+ * A multi-stream append locks its existing streams first, all together, in name order, as
+ * es_append_set does: two appends naming the same streams in different orders (or an append and a
+ * batch) then wait for each other instead of deadlocking (found after deadlock_timeout, a second).
+ */
+const APPEND_LOCKING_IN_NAME_ORDER = appendFunction(`
+  if jsonb_array_length(p_requests) > 1 then
+    perform 1 from (select st.stream_name from es_streams st
+                     where st.stream_name = any(array(select q->>'stream' from jsonb_array_elements(p_requests) q))
+                     order by st.stream_name
+                       for update) locked;
+  end if;
+`)
+
 /**
  * Several appends in one transaction, each in a subtransaction of its own (a failing one is rolled
  * back alone and reported in its rows: o_error is its SQLSTATE). o_item numbers the appends of the
@@ -196,6 +216,212 @@ begin
     end;
     i := i + 1;
   end loop;
+end
+$fn$`
+
+/**
+ * es_append_batch's outcomes, each append still succeeding or failing alone, with its work done as
+ * sets rather than one append at a time, in two statements whatever the batch's size:
+ * - the streams of the batch are locked by one statement, in name order (two batches lock the
+ *   streams they share in the same order);
+ * - one statement then compares every expected version with the locked versions (an append with a
+ *   stream not at its expected version is refused whole: MF001, naming its first such stream, as
+ *   es_append does), creates the new streams' rows and moves the others on, and writes every event
+ *   of the accepted appends with one INSERT ... SELECT (the refused appends' errors are worked out
+ *   by a third statement, only when there are some);
+ * - both in one subtransaction: a race the set cannot settle (a stream created, or the same event
+ *   ids written, by a concurrent transaction meanwhile; a deadlock) rolls it back, and the set is
+ *   tried once more (an append whose ids are recorded now goes to the loop, as a duplicate); when
+ *   that fails too, every append of the batch goes through the loop below instead.
+ * The rare appends a set cannot decide go through es_append one at a time, after the others, each in
+ * a subtransaction of its own (es_append_batch over them): those the caller names in p_aside (an
+ * append naming a stream or an event id that an earlier append of the batch names: the caller sees
+ * that without a round trip; one it misses is either decided as though it came first or fails the
+ * set's unique keys and goes to the loop with the rest), and one with an event id already recorded (a retry, which es_append answers as a
+ * duplicate, or a clash, MF002).
+ */
+const APPEND_SET_FUNCTION = sql`
+create or replace function es_append_set(p_batch jsonb, p_aside int[])
+returns table (o_item int, o_stream text, o_version bigint, o_position bigint, o_duplicate boolean,
+               o_error text, o_message text, o_detail text, o_constraint text)
+language plpgsql
+-- planned once per session (until the tables' statistics change): its statements take arrays, whose
+-- custom plans cost as much as the whole append. Planned on a table still small (a new database),
+-- a generic plan would scan it whole for each id or stream and keep doing so as it grows: every
+-- lookup here has its index, and the planner is told to use it.
+-- Without JIT: the planner takes each JSON array for 100 elements, and the costs it multiplies out
+-- of them would have every call compile its statements (seconds of CPU for a few rows)
+set plan_cache_mode = force_generic_plan
+set enable_seqscan = off
+set jit = off
+as $fn$
+declare
+  looped int[];
+  recorded_items int[];
+  locked_names text[];
+  locked_versions bigint[];
+  written_items int[];
+  written_streams text[];
+  written_versions bigint[];
+  written_positions bigint[];
+  refused_items int[];
+  refused_codes text[];
+  refused_messages text[];
+  refused_details text[];
+  base bigint;
+  idx int;
+  total int;
+  missing_streams int;
+  failure text;
+  failure_message text;
+begin
+  looped := coalesce(p_aside, '{}');
+  for attempt in 1..2 loop
+    begin
+      base := pg_current_xact_id()::text::bigint * 1048576;
+      idx := coalesce(nullif(current_setting('es.next_index', true), ''), '0')::int;
+
+      -- the existing streams, locked in name order, and their versions: those of the appends left
+      -- to the loop too, so that the loop locks none after the others (out of order)
+      select coalesce(array_agg(s.stream_name), '{}'), coalesce(array_agg(s.version), '{}')
+        into locked_names, locked_versions
+        from (select st.stream_name, st.version from es_streams st
+               where st.stream_name = any(array(select s.value->>'stream'
+                                                  from jsonb_array_elements(p_batch) b, jsonb_array_elements(b.value) s))
+               order by st.stream_name
+                 for update) s;
+
+      -- a statement of its own, so that it sees what the transactions it waited for above committed.
+      -- Each stream of each append: whether it is at the expected version; whether its last event
+      -- has a position above this transaction's (its lock came from a transaction with a later xid:
+      -- to be retried, see es_append); whether one of its ids is recorded (the append then goes to
+      -- the loop; the ids looked up with = any, see es_append)
+      with req as (
+        select (b.ord - 1)::int as item, s.ord::int as req, s.value->>'stream' as stream,
+               jsonb_array_length(s.value->'events') as n, s.value->'events' as events,
+               coalesce(l.version, -1) as actual, l.version as locked,
+               (s.value->>'expected')::bigint = -2 or ((s.value->>'expected')::bigint = -1 and l.version is null)
+                 or ((s.value->>'expected')::bigint = -3 and l.version is not null)
+                 or coalesce((s.value->>'expected')::bigint = l.version, false) as fits,
+               coalesce(l.version is not null
+                        and (select ev.position from es_events ev
+                              where ev.stream_name = l.stream order by ev.stream_version desc limit 1) >= base, false) as overtaken,
+               exists (select 1 from es_events ev
+                        where ev.event_id = any(array(select (x->>'id')::uuid from jsonb_array_elements(s.value->'events') x))) as recorded
+          from jsonb_array_elements(p_batch) with ordinality b(value, ord)
+         cross join jsonb_array_elements(b.value) with ordinality s(value, ord)
+          left join unnest(locked_names, locked_versions) l(stream, version) on l.stream = s.value->>'stream'
+         where (b.ord - 1)::int <> all(looped)),
+      verdict as (
+        select r.*, bool_or(r.recorded) over (partition by r.item) as item_recorded,
+               bool_and(r.fits and not r.overtaken) over (partition by r.item) as item_fits
+          from req r),
+      accepted as (
+        select v.*, base + idx + sum(v.n) over (order by v.item, v.req) - 1 as last_position
+          from verdict v
+         where v.item_fits and not v.item_recorded),
+      created as (
+        insert into es_streams (stream_name, category, version)
+        select a.stream, split_part(a.stream, '-', 1), a.n - 1
+          from accepted a where a.locked is null
+         order by a.stream
+            on conflict (stream_name) do nothing
+        returning 1),
+      moved as (
+        update es_streams st set version = a.actual + a.n
+          from accepted a
+         where st.stream_name = any(array(select b.stream from accepted b where b.locked is not null))
+           and st.stream_name = a.stream and a.locked is not null),
+      written as (
+        insert into es_events (position, stream_name, category, stream_version, event_id, event_type, data, metadata, tenant_id)
+        select a.last_position - a.n + e.ord, a.stream, split_part(a.stream, '-', 1), a.actual + e.ord,
+               (e.value->>'id')::uuid, e.value->>'type', e.value->'data', e.value->'metadata',
+               e.value->'metadata'->>'tenantId'
+          from accepted a, jsonb_array_elements(a.events) with ordinality e(value, ord)
+         order by 1)
+      select w.missing, w.total, w.items, w.streams, w.versions, w.positions, o.refused, o.recorded
+        into missing_streams, total, written_items, written_streams, written_versions, written_positions,
+             refused_items, recorded_items
+        from (select count(*) filter (where a.locked is null) - (select count(*) from created) as missing,
+                     coalesce(sum(a.n), 0) as total,
+                     array_agg(a.item order by a.item, a.req) as items, array_agg(a.stream order by a.item, a.req) as streams,
+                     array_agg(a.actual + a.n order by a.item, a.req) as versions,
+                     array_agg(a.last_position order by a.item, a.req) as positions
+                from accepted a) w,
+             (select coalesce(array_agg(distinct v.item) filter (where not v.item_recorded and not v.item_fits), '{}') as refused,
+                     coalesce(array_agg(distinct v.item) filter (where v.item_recorded), '{}') as recorded
+                from verdict v) o;
+
+      -- the refused appends' errors (rare): a stream not at its expected version (MF001, naming the
+      -- append's first such stream), unless every id of the append is recorded now (an identical
+      -- append committed while this one waited for the lock: retried, it is answered as a
+      -- duplicate); else a stream overtaken (MF004)
+      if cardinality(refused_items) > 0 then
+        select array_agg(f.item), array_agg(f.code), array_agg(f.message), array_agg(f.detail)
+          into refused_items, refused_codes, refused_messages, refused_details
+          from (select distinct on (r.item) r.item,
+                       case when r.fits or r.all_recorded then 'MF004' else 'MF001' end as code,
+                       case when r.fits then 'es_append: a later transaction appended to ' || r.stream || ' first; retry'
+                            when r.all_recorded then 'es_append: the same events were appended concurrently; retry'
+                            else 'es_append: wrong expected version' end as message,
+                       case when r.fits or r.all_recorded then null
+                            else json_build_object('stream', r.stream, 'expected', r.expected, 'actual', coalesce(r.locked, -1))::text end as detail
+                  from (select (b.ord - 1)::int as item, s.ord::int as req, s.value->>'stream' as stream,
+                               (s.value->>'expected')::bigint as expected, l.version as locked,
+                               (s.value->>'expected')::bigint = -2 or ((s.value->>'expected')::bigint = -1 and l.version is null)
+                                 or ((s.value->>'expected')::bigint = -3 and l.version is not null)
+                                 or coalesce((s.value->>'expected')::bigint = l.version, false) as fits,
+                               coalesce(l.version is not null
+                                        and (select ev.position from es_events ev
+                                              where ev.stream_name = l.stream order by ev.stream_version desc limit 1) >= base, false) as overtaken,
+                               (select count(*) from es_events ev where ev.event_id = any(x.ids)) = cardinality(x.ids) as all_recorded
+                          from jsonb_array_elements(p_batch) with ordinality b(value, ord)
+                         cross join jsonb_array_elements(b.value) with ordinality s(value, ord)
+                         cross join lateral (
+                           select array(select (j->>'id')::uuid
+                                          from jsonb_array_elements(b.value) q, jsonb_array_elements(q->'events') j) as ids) x
+                          left join unnest(locked_names, locked_versions) l(stream, version) on l.stream = s.value->>'stream'
+                         where (b.ord - 1)::int = any(refused_items)) r
+                 order by r.item, r.fits, not r.overtaken, r.req) f;
+      else
+        refused_items := null; refused_codes := null; refused_messages := null; refused_details := null;
+      end if;
+      if missing_streams > 0 then
+        raise exception using errcode = 'MF005', message = 'es_append_set: a stream was created concurrently';
+      end if;
+      if idx + total > 1048576 then
+        raise exception using errcode = 'MF003', message = 'es_append: more than 1048576 events in one transaction';
+      end if;
+      perform set_config('es.next_index', (idx + total)::text, true);
+      looped := looped || recorded_items;
+      exit;
+    exception when others then
+      -- nothing of the set was written
+      get stacked diagnostics failure = returned_sqlstate, failure_message = message_text;
+      raise notice 'es_append_set: the set was rolled back (%: %)', failure, failure_message;
+      written_items := null; written_streams := null; written_versions := null; written_positions := null;
+      refused_items := null; refused_codes := null; refused_messages := null; refused_details := null;
+      if attempt = 2 then
+        select array_agg(g) into looped from generate_series(0, jsonb_array_length(p_batch) - 1) g;
+      end if;
+    end;
+  end loop;
+
+  return query
+    select w.item, w.stream, w.version, w.position, false, null::text, null::text, null::text, null::text
+      from unnest(written_items, written_streams, written_versions, written_positions) w(item, stream, version, position)
+    union all
+    select f.item, null, null, null, null, f.code, f.message, f.detail, null
+      from unnest(refused_items, refused_codes, refused_messages, refused_details) f(item, code, message, detail);
+
+  if cardinality(looped) > 0 then
+    -- one at a time, in batch order, each in a subtransaction of its own: es_append_batch's loop
+    -- over those appends, its item numbers mapped back to the batch's
+    select array_agg(l order by l) into looped from (select distinct l from unnest(looped) l) d;
+    return query
+      select looped[b.o_item + 1], b.o_stream, b.o_version, b.o_position, b.o_duplicate, b.o_error, b.o_message, b.o_detail, b.o_constraint
+        from es_append_batch((select jsonb_agg(p_batch->l order by l) from unnest(looped) l)) b;
+  end if;
 end
 $fn$`
 
@@ -252,6 +478,19 @@ export const eventStoreMigrations: MigrationSet = {
       await sql`drop function if exists es_append_batch(jsonb)`.execute(db)
     },
   },
+  // a batch's appends decided and written as sets (es_append_set), and es_append locking a
+  // multi-stream append's streams in name order as the set does; es_append_batch stays for
+  // processes still running the previous version
+  '20261223090000_event_store_append_set': {
+    async up(db) {
+      await APPEND_SET_FUNCTION.execute(db)
+      await APPEND_LOCKING_IN_NAME_ORDER.execute(db)
+    },
+    async down(db) {
+      await APPEND_FUNCTION.execute(db)
+      await sql`drop function if exists es_append_set(jsonb, int[])`.execute(db)
+    },
+  },
 }
 
 const NOTIFY_CHANNEL = 'es_appended'
@@ -271,6 +510,7 @@ export const DEFAULT_APPEND_CALLS_IN_FLIGHT = 4
 
 /** Appends in one batch at most: each is a subtransaction, and PostgreSQL keeps 64 of them cheaply. */
 const APPEND_BATCH_LIMIT = 48
+
 
 interface AppendRow {
   o_stream: string
@@ -293,8 +533,30 @@ interface BatchRow {
 
 interface WaitingAppend {
   json: string
+  streams: string[]
+  eventIds: string[]
   resolve(rows: AppendRow[]): void
   reject(error: unknown): void
+}
+
+/**
+ * The appends of a batch that es_append_set must leave to its one-at-a-time loop: those naming a
+ * stream or an event id that an earlier append of the batch (or the append itself) names.
+ */
+function appendsAside(batch: readonly WaitingAppend[]): number[] {
+  const streams = new Set<string>()
+  const eventIds = new Set<string>()
+  const aside: number[] = []
+  batch.forEach((waiting, item) => {
+    let repeats = waiting.streams.some((stream) => streams.has(stream))
+    for (const id of waiting.eventIds) {
+      if (eventIds.has(id)) repeats = true
+      eventIds.add(id)
+    }
+    for (const stream of waiting.streams) streams.add(stream)
+    if (repeats) aside.push(item)
+  })
+  return aside
 }
 
 function encodeExpected(expected: ExpectedVersion): number {
@@ -394,7 +656,7 @@ export class PostgresEventStore implements EventStore {
     let idRaceRetried = false
     for (let attempt = 1; ; attempt++) {
       try {
-        const rows = await this.#submit(json)
+        const rows = await this.#submit({ json, streams: payload.map((request) => request.stream), eventIds: payload.flatMap((request) => request.events.map((event) => event.id)) })
         const byName = new Map(rows.map((row) => [row.o_stream, row]))
         const result: AppendResult = {
           streams: requests.map((request) => ({ streamName: request.streamName, version: byName.get(request.streamName)?.o_version ?? -1 })),
@@ -434,9 +696,9 @@ export class PostgresEventStore implements EventStore {
    * appends that arrive meanwhile leave together as the next batch, up to APPEND_BATCH_LIMIT.
    * Resolves with the append's rows, or rejects with its own error (as es_append raised it).
    */
-  #submit(json: string): Promise<AppendRow[]> {
+  #submit(append: Pick<WaitingAppend, 'json' | 'streams' | 'eventIds'>): Promise<AppendRow[]> {
     return new Promise((resolve, reject) => {
-      this.#waiting.push({ json, resolve, reject })
+      this.#waiting.push({ ...append, resolve, reject })
       this.#sendBatches()
     })
   }
@@ -466,7 +728,7 @@ export class PostgresEventStore implements EventStore {
     let rows: BatchRow[]
     try {
       const json = `[${batch.map((waiting) => waiting.json).join(',')}]`
-      rows = (await sql<BatchRow>`select * from es_append_batch(${json}::jsonb)`.execute(this.#db)).rows
+      rows = (await sql<BatchRow>`select * from es_append_set(${json}::jsonb, ${appendsAside(batch)}::int[])`.execute(this.#db)).rows
     } catch (error) {
       for (const waiting of batch) waiting.reject(error)
       return
