@@ -12,6 +12,7 @@ import {
 } from './campaignMessageCounts.ts'
 import type { Projection } from './engine/projection.ts'
 import { narrow, upsertRows } from './engine/rowWrites.ts'
+import { pageWithTotal, totalOfFilter } from './pageWithTotal.ts'
 
 /**
  * campaign_board: the campaign list and details. One row per campaign with its definition, status
@@ -255,15 +256,15 @@ export async function listCampaigns(
   let query = campaignsWithCounts(db, filter.tenantId)
   if (filter.status) query = query.where('campaigns.status', '=', filter.status)
   if (filter.campaignType) query = query.where('campaigns.campaign_type', '=', filter.campaignType)
-  const [rows, total] = await Promise.all([
+  return pageWithTotal(
     withCounts(query)
+      .select(totalOfFilter)
       .orderBy('campaigns.position', 'desc')
       .limit(pageSize)
-      .offset((page - 1) * pageSize)
-      .execute(),
-    query.select((eb) => eb.fn.countAll<number | string>().as('count')).executeTakeFirstOrThrow(),
-  ])
-  return { rows, count: Number(total.count) }
+      .offset((page - 1) * pageSize),
+    page,
+    async () => (await query.select((eb) => eb.fn.countAll<number | string>().as('count')).executeTakeFirstOrThrow()).count,
+  )
 }
 
 /** One campaign of the tenant, or undefined (missing, deleted or another tenant's). */

@@ -7,6 +7,7 @@ import type { MessageEvent } from '../commands/messages/messageEvents.ts'
 import type { RecordedEvent } from '../infra/eventStore/eventStore.ts'
 import type { Projection } from './engine/projection.ts'
 import { narrow, upsertRows } from './engine/rowWrites.ts'
+import { pageWithTotal, totalOfFilter } from './pageWithTotal.ts'
 
 /**
  * contact_directory: one row per contact with its current profile, opt-in state and when it was
@@ -223,11 +224,11 @@ export async function listContacts(db: Kysely<ContactDirectoryTables>, filter: C
       ]),
     )
   }
-  const [rows, total] = await Promise.all([
-    query.selectAll().orderBy('created_at', 'desc').orderBy('contact_id', 'desc').limit(pageSize).offset((page - 1) * pageSize).execute(),
-    query.select((eb) => eb.fn.countAll<number>().as('count')).executeTakeFirstOrThrow(),
-  ])
-  return { rows, count: Number(total.count) }
+  return pageWithTotal(
+    query.selectAll().select(totalOfFilter).orderBy('created_at', 'desc').orderBy('contact_id', 'desc').limit(pageSize).offset((page - 1) * pageSize),
+    page,
+    async () => (await query.select((eb) => eb.fn.countAll<number>().as('count')).executeTakeFirstOrThrow()).count,
+  )
 }
 
 /** One listed contact of the tenant, or undefined when it does not exist there or was deleted. */

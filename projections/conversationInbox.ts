@@ -5,6 +5,7 @@ import type { MessageEvent } from '../commands/messages/messageEvents.ts'
 import type { RecordedEvent } from '../infra/eventStore/eventStore.ts'
 import type { Projection } from './engine/projection.ts'
 import { narrow, upsertRows } from './engine/rowWrites.ts'
+import { pageWithTotal, totalOfFilter } from './pageWithTotal.ts'
 
 /**
  * conversation_inbox: one row per conversation with its status, assignee and what its messages
@@ -221,17 +222,17 @@ export async function listConversations(
     const pattern = containsPattern(search)
     query = query.where((eb) => eb.or([eb('subject', 'ilike', pattern), eb('contact_name', 'ilike', pattern)]))
   }
-  const [rows, total] = await Promise.all([
+  return pageWithTotal(
     query
       .selectAll()
+      .select(totalOfFilter)
       .orderBy('last_activity_at', 'desc')
       .orderBy('activity_position', 'desc')
       .limit(pageSize)
-      .offset((page - 1) * pageSize)
-      .execute(),
-    query.select((eb) => eb.fn.countAll<number>().as('count')).executeTakeFirstOrThrow(),
-  ])
-  return { rows, count: Number(total.count) }
+      .offset((page - 1) * pageSize),
+    page,
+    async () => (await query.select((eb) => eb.fn.countAll<number>().as('count')).executeTakeFirstOrThrow()).count,
+  )
 }
 
 /** One conversation of the tenant, or undefined when it does not exist there. */

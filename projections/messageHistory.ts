@@ -5,6 +5,7 @@ import type { RecordedEvent } from '../infra/eventStore/eventStore.ts'
 import { CampaignMessageCounts, createCampaignMessageCountsTable, type CampaignMessageCountsTable } from './campaignMessageCounts.ts'
 import type { Projection } from './engine/projection.ts'
 import { narrow, upsertRows } from './engine/rowWrites.ts'
+import { pageWithTotal, totalOfFilter } from './pageWithTotal.ts'
 
 /**
  * message_history: one row per message with its current status and timestamps, and the outcome
@@ -176,11 +177,11 @@ export async function listMessages(db: Kysely<MessageHistoryTables>, filter: Mes
   if (filter.campaignId) query = query.where('campaign_id', '=', filter.campaignId)
   if (filter.direction) query = query.where('direction', '=', filter.direction)
   if (filter.status) query = query.where('status', '=', filter.status)
-  const [rows, total] = await Promise.all([
-    query.selectAll().orderBy('position').limit(pageSize).offset((page - 1) * pageSize).execute(),
-    query.select((eb) => eb.fn.countAll<number>().as('count')).executeTakeFirstOrThrow(),
-  ])
-  return { rows, count: Number(total.count) }
+  return pageWithTotal(
+    query.selectAll().select(totalOfFilter).orderBy('position').limit(pageSize).offset((page - 1) * pageSize),
+    page,
+    async () => (await query.select((eb) => eb.fn.countAll<number>().as('count')).executeTakeFirstOrThrow()).count,
+  )
 }
 
 /** One message of the tenant, or undefined when it does not exist there. */

@@ -4,6 +4,7 @@ import { segmentEventTypes, type SegmentEvent } from '../commands/segments/segme
 import type { RecordedEvent } from '../infra/eventStore/eventStore.ts'
 import type { Projection } from './engine/projection.ts'
 import { narrow, upsertRows } from './engine/rowWrites.ts'
+import { pageWithTotal, totalOfFilter } from './pageWithTotal.ts'
 
 /**
  * segment_catalog: one row per segment with its definition, its last count and who created it.
@@ -117,11 +118,11 @@ export async function listSegments(db: Kysely<SegmentCatalogTables>, filter: Seg
   let query = db.selectFrom('segments').where('tenant_id', '=', filter.tenantId).where('deleted_at', 'is', null)
   const search = filter.search?.trim()
   if (search) query = query.where('name', 'ilike', likePattern(search))
-  const [rows, total] = await Promise.all([
-    query.selectAll().orderBy('created_at', 'desc').orderBy('segment_id', 'desc').limit(pageSize).offset((page - 1) * pageSize).execute(),
-    query.select((eb) => eb.fn.countAll<number>().as('count')).executeTakeFirstOrThrow(),
-  ])
-  return { rows, count: Number(total.count) }
+  return pageWithTotal(
+    query.selectAll().select(totalOfFilter).orderBy('created_at', 'desc').orderBy('segment_id', 'desc').limit(pageSize).offset((page - 1) * pageSize),
+    page,
+    async () => (await query.select((eb) => eb.fn.countAll<number>().as('count')).executeTakeFirstOrThrow()).count,
+  )
 }
 
 /** One segment of the tenant, or undefined when it does not exist there or was deleted. */

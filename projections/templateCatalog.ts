@@ -3,6 +3,7 @@ import { templateContentOf, type TemplateEvent } from '../commands/templates/tem
 import type { RecordedEvent } from '../infra/eventStore/eventStore.ts'
 import type { Projection } from './engine/projection.ts'
 import { narrow, upsertRows } from './engine/rowWrites.ts'
+import { pageWithTotal, totalOfFilter } from './pageWithTotal.ts'
 
 /**
  * template_catalog: one row per template with its current content, status and review facts,
@@ -166,11 +167,11 @@ export async function listTemplates(db: Kysely<TemplateCatalogTables>, filter: T
     const pattern = containsPattern(search)
     query = query.where((eb) => eb.or([eb('name', 'ilike', pattern), eb('content', 'ilike', pattern)]))
   }
-  const [rows, total] = await Promise.all([
-    query.selectAll().orderBy('position', 'desc').limit(pageSize).offset((page - 1) * pageSize).execute(),
-    query.select((eb) => eb.fn.countAll<number>().as('count')).executeTakeFirstOrThrow(),
-  ])
-  return { rows, count: Number(total.count) }
+  return pageWithTotal(
+    query.selectAll().select(totalOfFilter).orderBy('position', 'desc').limit(pageSize).offset((page - 1) * pageSize),
+    page,
+    async () => (await query.select((eb) => eb.fn.countAll<number>().as('count')).executeTakeFirstOrThrow()).count,
+  )
 }
 
 /** One template of the tenant, or undefined when it does not exist there or was deleted. */

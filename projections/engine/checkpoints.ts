@@ -100,6 +100,23 @@ export async function advanceCheckpoint(db: Kysely<EngineTables>, name: string, 
   return Number(result.numUpdatedRows) === 1
 }
 
+/**
+ * advanceCheckpoint for a batch about to be written: when the checkpoint moves, the transaction's
+ * search_path becomes `schema` (the projection's tables) in the same round trip, and the
+ * transaction commits without waiting for its WAL to reach the disk. A projection's rows and
+ * checkpoint are derived from the log and commit together: a crash may lose the last batches of
+ * both, and the projection handles them again from the checkpoint that did reach the disk (the
+ * events themselves are appended durably).
+ */
+export async function advanceCheckpointInto(trx: Kysely<EngineTables>, name: string, version: number, from: number, to: number, schema: string): Promise<boolean> {
+  const { rows } = await sql<{ path: string }>`
+    update projection_checkpoints
+       set position = ${to}, status = 'live', last_error = null, updated_at = now()
+     where name = ${name} and version = ${version} and position = ${from}
+    returning set_config('search_path', ${`${schema}, public`}, true) as path, set_config('synchronous_commit', 'off', true) as synchronous_commit`.execute(trx)
+  return rows.length === 1
+}
+
 export async function recordCheckpointStatus(db: Kysely<EngineTables>, name: string, version: number, status: SubscriberStatus, error: string | null): Promise<void> {
   await db
     .updateTable('projection_checkpoints')

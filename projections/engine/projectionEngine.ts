@@ -2,8 +2,9 @@ import { sql, type Kysely } from 'kysely'
 import type { EventStore } from '../../infra/eventStore/eventStore.ts'
 import { readLiveCheckpoint, type EngineTables, type SubscriberStatus } from './checkpoints.ts'
 import { projectionSchema, type Projection, type Subscriber } from './projection.ts'
-import { ProjectionReplay, type ReplayProgress } from './projectionReplay.ts'
-import { DEFAULT_BATCH_SIZE } from './engineDefaults.ts'
+import { ProjectionReplay, replayBatchSize, type ReplayProgress } from './projectionReplay.ts'
+import { DEFAULT_BATCH_SIZE, DEFAULT_COMMIT_LANES } from './engineDefaults.ts'
+import { SharedLogReader } from './sharedLogReader.ts'
 import { createProjectionTables, SubscriberRunner, type CommittedBatch, type ResolvedEngineOptions } from './subscriberRunner.ts'
 
 export { CheckpointMoved, SubscriberRunner, type CommittedBatch, type ResolvedEngineOptions, type RunnerIdentity } from './subscriberRunner.ts'
@@ -34,6 +35,13 @@ export interface EngineOptions {
    * replay's swap cannot read events while it holds the projection's checkpoint.
    */
   singleConnection?: boolean
+  /**
+   * Transactions each page of the shared log reader is committed in, concurrently: 1 commits every
+   * projection's rows and checkpoint of a page in one transaction; more split the projections
+   * into that many groups of about equal handling time, so a page takes the time of the slowest
+   * group rather than of all of them (each still reads the page once).
+   */
+  commitLanes?: number
 }
 
 export interface SubscriberReport {
@@ -54,8 +62,10 @@ async function schemaExists(db: Kysely<any>, schema: string): Promise<boolean> {
 
 /**
  * The projector engine: runs every registered projection and reactor, each from its own
- * checkpoint, woken by the event store's notifications. A failing subscriber stops at the failing
- * batch and retries with backoff while the others go on. A projection whose code version is newer
+ * checkpoint, woken by the event store's notifications. The projections that have caught up share
+ * one log reader (sharedLogReader.ts): each page of the log is read once and committed for all of
+ * them in one transaction. A failing subscriber stops at the failing batch and retries with
+ * backoff on its own while the others go on. A projection whose code version is newer
  * than the version its tables were built with is rebuilt by a replay while the old tables keep
  * serving; `replay()` rebuilds one on request.
  */
@@ -68,6 +78,10 @@ export class ProjectionEngine {
   #started = false
   #unsubscribe: (() => void) | undefined
   readonly #commitListeners = new Set<CommitListener>()
+  /** reads the log once per page for every projection that has caught up, and commits their batches together */
+  readonly #reader: SharedLogReader
+  /** the same for the replays under way: each page read once for all of them (with the replays' batch size) */
+  readonly #replayReader: SharedLogReader
 
   constructor(options: EngineOptions) {
     this.#options = {
@@ -78,7 +92,17 @@ export class ProjectionEngine {
       pollIntervalMs: options.pollIntervalMs ?? 1000,
       idleCheckpointIntervalMs: options.idleCheckpointIntervalMs ?? 5000,
       singleConnection: options.singleConnection ?? false,
+      commitLanes: options.commitLanes ?? DEFAULT_COMMIT_LANES,
     }
+    // one connection: nothing can commit concurrently
+    const commitLanes = this.#options.singleConnection ? 1 : this.#options.commitLanes
+    this.#reader = new SharedLogReader(this.#options, { commitLanes })
+    this.#replayReader = new SharedLogReader({ ...this.#options, batchSize: replayBatchSize(this.#options) }, { joinsAtStart: true, commitLanes })
+  }
+
+  /** the engine's shared log reader (its members and page counts, for tests and status) */
+  get reader(): SharedLogReader {
+    return this.#reader
   }
 
   get #db(): Kysely<EngineTables> {
@@ -89,7 +113,9 @@ export class ProjectionEngine {
     for (const subscriber of subscribers) {
       if (this.#runners.has(subscriber.name)) throw new Error(`subscriber ${subscriber.name} registered twice`)
       if (!/^[a-z][a-z0-9_]*$/.test(subscriber.name)) throw new Error(`subscriber name ${subscriber.name} must be snake_case`)
-      const runner = new SubscriberRunner(subscriber, this.#options)
+      // projections share the engine's log reader; reactors (at least once, their handlers run
+      // commands outside any transaction) read on their own
+      const runner = new SubscriberRunner(subscriber, this.#options, undefined, subscriber.kind === 'projection' ? this.#reader : undefined)
       runner.onCommitted = (position, batch) => this.#committed(subscriber.name, position, batch)
       this.#runners.set(subscriber.name, runner)
     }
@@ -191,14 +217,20 @@ export class ProjectionEngine {
       onEnded: () => {
         this.#replays.delete(projection.name)
       },
-    })
+    }, this.#replayReader)
     return replay
   }
 
   start(): void {
     this.#started = true
+    // reactors keep their own reads and commits (at least once, their handlers run commands), but
+    // when projections run too the shared reader tells them which pages hold events of theirs
+    const observed = [...this.#runners.values()].some((runner) => runner.reader) ? [...this.#runners.values()].filter((runner) => !runner.reader) : []
+    for (const runner of observed) this.#reader.observe(runner)
     this.#unsubscribe ??= this.#options.store.onAppended((position) => {
-      for (const runner of this.#runners.values()) runner.notify(position)
+      this.#reader.notify(position)
+      this.#replayReader.notify(position)
+      for (const runner of this.#runners.values()) if (!observed.includes(runner)) runner.notify(position)
       for (const replay of this.#replays.values()) replay.notify(position)
     })
     for (const runner of this.#runners.values()) {
@@ -212,7 +244,10 @@ export class ProjectionEngine {
     this.#unsubscribe?.()
     this.#unsubscribe = undefined
     await Promise.all([...this.#replays.values()].map((replay) => replay.pause()))
+    await this.#replayReader.stop()
     await Promise.all([...this.#runners.values()].map((runner) => runner.stop()))
+    await this.#reader.stop()
+    for (const runner of this.#runners.values()) this.#reader.unobserve(runner)
   }
 
   names(): string[] {

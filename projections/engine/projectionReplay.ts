@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { sql, type Kysely, type Transaction } from 'kysely'
 import { readCheckpoint, readLiveCheckpoint, type EngineTables } from './checkpoints.ts'
 import { projectionSchema, replayCheckpointName, replaySchema, type Projection } from './projection.ts'
+import type { SharedLogReader } from './sharedLogReader.ts'
 import { createProjectionTables, SubscriberRunner, type ResolvedEngineOptions, type RunnerIdentity } from './subscriberRunner.ts'
 import { DEFAULT_BATCH_SIZE } from './engineDefaults.ts'
 
@@ -37,19 +38,9 @@ const RETIRED_SUFFIX = '__retired'
 /** events per batch of a replay when the engine runs with its default batch size (a rebuild reads the whole log; at 2,000 the five dashboard replays peaked at 293 MB) */
 export const REPLAY_BATCH_SIZE = 1_000
 
-/**
- * The projection as a replay runs it: each batch's transaction commits without waiting for its
- * WAL to reach the disk. A crash may lose the last few batches, rows and checkpoint together, and
- * the replay resumes from the checkpoint that did reach it; the swap itself commits durably.
- */
-function asynchronouslyCommitted(projection: Projection): Projection {
-  return {
-    ...projection,
-    async handle(events, trx) {
-      await sql`set local synchronous_commit = off`.execute(trx)
-      await projection.handle(events, trx)
-    },
-  }
+/** events per batch of a replay run with these engine options */
+export function replayBatchSize(options: Pick<ResolvedEngineOptions, 'batchSize'>): number {
+  return options.batchSize === DEFAULT_BATCH_SIZE ? REPLAY_BATCH_SIZE : options.batchSize
 }
 
 /**
@@ -78,13 +69,19 @@ export class ProjectionReplay {
   #finished: Promise<ReplayState>
   #finish!: (state: ReplayState) => void
 
-  constructor(projection: Projection, options: ResolvedEngineOptions, hooks: ReplayHooks) {
+  /**
+   * `reader`: the reader the engine's replays share (each page of the log read once for all of
+   * them, and committed for all of them in one transaction); without one, the replay reads alone.
+   * Each batch's transaction commits without waiting for its WAL to reach the disk (as every
+   * projection batch does): a crash may lose the last few batches, rows and checkpoint together,
+   * and the replay resumes from the checkpoint that did reach it; the swap itself commits durably.
+   */
+  constructor(projection: Projection, options: ResolvedEngineOptions, hooks: ReplayHooks, reader?: SharedLogReader) {
     this.projection = projection
     this.#options = options
     this.#hooks = hooks
     const identity: RunnerIdentity = { checkpointName: replayCheckpointName(projection.name), version: projection.version, schema: replaySchema(projection.name) }
-    const batchSize = options.batchSize === DEFAULT_BATCH_SIZE ? REPLAY_BATCH_SIZE : options.batchSize
-    this.#runner = new SubscriberRunner(asynchronouslyCommitted(projection), { ...options, batchSize }, identity)
+    this.#runner = new SubscriberRunner(projection, { ...options, batchSize: replayBatchSize(options) }, identity, reader)
     this.#finished = new Promise((resolve) => (this.#finish = resolve))
   }
 

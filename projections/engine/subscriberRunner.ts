@@ -1,8 +1,10 @@
 import { sql, type Kysely } from 'kysely'
 import type { RecordedEvent } from '../../infra/eventStore/eventStore.ts'
-import { advanceCheckpoint, readCheckpoint, readLiveCheckpoint, recordCheckpointStatus, type EngineTables, type SubscriberStatus } from './checkpoints.ts'
+import { advanceCheckpoint, advanceCheckpointInto, readCheckpoint, readLiveCheckpoint, recordCheckpointStatus, type EngineTables, type SubscriberStatus } from './checkpoints.ts'
 import { projectionSchema, type Projection, type Subscriber } from './projection.ts'
 import type { EngineOptions, EngineLogger, SubscriberReport } from './projectionEngine.ts'
+import type { SharedLogReader } from './sharedLogReader.ts'
+import { WakeablePause } from './wakeablePause.ts'
 
 export class CheckpointMoved extends Error {}
 
@@ -53,9 +55,22 @@ export interface RunnerIdentity {
   schema: string
 }
 
+/** The longest pause between two attempts of a failing batch. */
+const MAX_FAILURE_PAUSE_MS = 30_000
+
+/** The pause before a failing batch is tried again: doubling from 250 ms up to MAX_FAILURE_PAUSE_MS. */
+export function failurePause(failures: number): number {
+  return Math.min(MAX_FAILURE_PAUSE_MS, 250 * 2 ** Math.min(failures, 7))
+}
+
 /**
  * Runs one subscriber from one checkpoint: catch-up, then live on the store's notifications.
  * A projection's batch (its writes) and its checkpoint commit in one transaction.
+ *
+ * A runner given a shared log reader (the engine's projections) reads the log on its own only to
+ * catch up (when it starts, and after a batch of its failed); once a read finds nothing more it
+ * joins the reader, which reads each page once for all its members and commits their batches
+ * together (sharedLogReader.ts). A runner without one (reactors) always reads on its own.
  */
 export class SubscriberRunner {
   readonly subscriber: Subscriber
@@ -71,20 +86,40 @@ export class SubscriberRunner {
   handled = 0
   #running = false
   #loop: Promise<void> | undefined
-  #wake: (() => void) | undefined
+  readonly #pause = new WakeablePause()
   #waiters: { position: number; resolve: (reached: boolean) => void }[] = []
   /** reads in a row that found no event of this subscriber's types */
   #emptyReads = 0
+  /** the last read of the runner's own loop was not a full page: it saw everything readable then */
+  #reachedHead = false
   #lastReadAt = 0
   #deferredHint = 0
   #deferredWake: NodeJS.Timeout | undefined
   /** called after each committed projection batch (the engine sets it on its serving runners) */
   onCommitted: ((position: number, batch: CommittedBatch) => void) | undefined
+  /** the reader this runner joins once caught up (projections only; reactors read on their own) */
+  readonly reader: SharedLogReader | undefined
+  /** true while the shared reader, not this runner's own loop, reads and commits for it */
+  #member = false
+  readonly #eventTypes: ReadonlySet<string>
 
-  constructor(subscriber: Subscriber, engine: ResolvedEngineOptions, identity?: RunnerIdentity) {
+  constructor(subscriber: Subscriber, engine: ResolvedEngineOptions, identity?: RunnerIdentity, reader?: SharedLogReader) {
     this.subscriber = subscriber
     this.#engine = engine
     this.identity = identity ?? { checkpointName: subscriber.name, version: subscriber.version, schema: projectionSchema(subscriber.name) }
+    if (reader && subscriber.kind !== 'projection') throw new Error(`subscriber ${subscriber.name}: only projections share a log reader`)
+    this.reader = reader
+    this.#eventTypes = new Set(subscriber.eventTypes)
+  }
+
+  /** the checkpoint as last committed by this runner (its in-memory position may be further) */
+  get persisted(): number {
+    return this.#persisted
+  }
+
+  /** whether the subscriber handles events of this type */
+  accepts(eventType: string): boolean {
+    return this.#eventTypes.has(eventType)
   }
 
   get #db(): Kysely<EngineTables> {
@@ -108,21 +143,106 @@ export class SubscriberRunner {
     if (this.#running) return
     this.#running = true
     this.status = 'catching_up'
-    this.#loop = this.#run()
+    if (this.reader?.joinsAtStart) {
+      this.#member = true
+      this.reader.join(this)
+      return
+    }
+    // with a shared reader: catch up alone first, so the reader's members are never held back by
+    // one far behind (a new projection reading the whole log); then join it
+    this.#loop = this.#run(0)
   }
 
   async stop(status: SubscriberStatus = 'stopped'): Promise<void> {
     this.#running = false
     clearTimeout(this.#deferredWake)
     this.#deferredWake = undefined
-    this.#wake?.()
+    this.#pause.wake()
     await this.#loop
+    if (this.#member) await this.reader!.leave(this)
+    this.#member = false
     this.status = status
     for (const waiter of this.#waiters.splice(0)) waiter.resolve(false)
   }
 
-  notify(position: number): void {
-    if (this.#emptyReads >= IDLE_AFTER_EMPTY_READS && this.#waiters.length === 0) {
+  /** true while the shared reader reads and commits for this runner */
+  get member(): boolean {
+    return this.#member
+  }
+
+  /**
+   * The shared reader could not commit a page because this runner's handler threw: it leaves the
+   * reader (which goes on with the others) and retries on its own, with backoff, until it has
+   * caught up; then it joins again.
+   */
+  detach(error: unknown): void {
+    if (!this.#member) return
+    this.#member = false
+    if (!this.#running) return
+    this.#loop = this.#run(1, error)
+  }
+
+  /** the shared reader committed a page for this runner: its events (possibly none) up to `to` */
+  committed(events: readonly RecordedEvent[], to: number): void {
+    this.#persisted = to
+    this.#persistedAt = Date.now()
+    this.#becameLive()
+    if (events.length > 0) {
+      this.handled += events.length
+      this.#announce(events, to)
+    }
+    this.#moved(Math.max(this.position, to))
+  }
+
+  /** the shared reader scanned up to `to` and found nothing for this runner */
+  skipped(to: number): void {
+    if (to > this.position) this.#moved(to)
+  }
+
+  /** a checkpoint that only skipped unrelated events is persisted at most this often */
+  get idleCheckpointDue(): boolean {
+    return this.position > this.#persisted && Date.now() - this.#persistedAt >= this.#engine.idleCheckpointIntervalMs
+  }
+
+  /** persists a checkpoint that only skipped unrelated events (throws CheckpointMoved) */
+  async persistSkipped(): Promise<void> {
+    if (this.position > this.#persisted) await this.#persist(this.position)
+  }
+
+  #becameLive(): void {
+    if (this.status !== 'live') {
+      this.status = 'live'
+      this.lastError = null
+    }
+  }
+
+  /**
+   * Another runner or a replay's swap moved this runner's checkpoint: go on from it. False when
+   * the checkpoint is gone (a newer version serves now): the runner stops.
+   */
+  async adoptMovedCheckpoint(): Promise<boolean> {
+    const checkpoint = await readCheckpoint(this.#db, this.identity.checkpointName, this.identity.version).catch(() => undefined)
+    if (!checkpoint) {
+      this.#running = false
+      this.#member = false
+      this.status = 'superseded'
+      this.#engine.logger.warn({ projection: this.subscriber.name, version: this.identity.version }, 'a newer version of this projection serves now; this runner stops')
+      for (const waiter of this.#waiters.splice(0)) waiter.resolve(this.position >= waiter.position)
+      return false
+    }
+    this.#persisted = checkpoint.position
+    this.#persistedAt = Date.now()
+    this.#moved(Math.max(this.position, checkpoint.position))
+    return true
+  }
+
+  /**
+   * New events up to `position` may be readable. `relevant`: the caller knows some are of this
+   * subscriber's types (the shared reader saw them), so the read is not deferred.
+   */
+  notify(position: number, relevant = false): void {
+    if (this.#member) return
+    if (!relevant && this.#emptyReads >= IDLE_AFTER_EMPTY_READS && this.#waiters.length === 0) {
       // the log's recent events were none of this subscriber's: under a stream of appends, read at
       // most once per IDLE_READ_GAP_MS rather than once per notification (every subscriber is
       // notified of every append, and their reads share the connection pool with the commands)
@@ -134,14 +254,14 @@ export class SubscriberRunner {
       }
     }
     if (position > this.#hint) this.#hint = position
-    this.#wake?.()
+    this.#pause.wake()
   }
 
   #applyDeferred(): void {
     clearTimeout(this.#deferredWake)
     this.#deferredWake = undefined
     if (this.#deferredHint > this.#hint) this.#hint = this.#deferredHint
-    this.#wake?.()
+    this.#pause.wake()
   }
 
   waitFor(position: number, timeoutMs: number): Promise<boolean> {
@@ -193,15 +313,31 @@ export class SubscriberRunner {
   }
 
   #moved(to: number): void {
-    this.position = to
+    // never backwards: the shared reader may have moved an observed runner past a page while the
+    // runner's own read of an older range was in flight
+    if (to > this.position) this.position = to
     const reached = this.#waiters.filter((w) => w.position <= to)
     this.#waiters = this.#waiters.filter((w) => w.position > to)
     for (const waiter of reached) waiter.resolve(true)
   }
 
-  async #run(): Promise<void> {
-    let failures = 0
+  async #recordFailure(error: unknown, failures: number): Promise<void> {
+    this.status = 'failed'
+    this.lastError = error instanceof Error ? error.message : String(error)
+    this.#engine.logger.error({ err: error, projection: this.subscriber.name, position: this.position, failures }, 'projection batch failed; retrying')
+    await recordCheckpointStatus(this.#db, this.identity.checkpointName, this.identity.version, 'failed', this.lastError).catch(() => undefined)
+  }
+
+  /**
+   * The runner's own loop. `failures`: batches that failed in a row before it (the shared reader's
+   * page that `error` failed), so the first retry waits.
+   */
+  async #run(failures: number, error?: unknown): Promise<void> {
     let invisibleRetries = 0
+    if (failures > 0) {
+      await this.#recordFailure(error, failures)
+      await this.#pause.for(failurePause(failures))
+    }
     while (this.#running) {
       let readAny = false
       try {
@@ -218,25 +354,21 @@ export class SubscriberRunner {
         if (error instanceof CheckpointMoved) {
           // another runner committed first (or a replay swapped new tables in): go on from its
           // checkpoint; when ours is gone, a newer version serves now and this runner stops
-          const checkpoint = await readCheckpoint(this.#db, this.identity.checkpointName, this.identity.version).catch(() => undefined)
-          if (!checkpoint) {
-            this.#running = false
-            this.status = 'superseded'
-            this.#engine.logger.warn({ projection: this.subscriber.name, version: this.identity.version }, 'a newer version of this projection serves now; this runner stops')
-            break
-          }
-          this.#persisted = checkpoint.position
-          this.#moved(Math.max(this.position, checkpoint.position))
+          if (!(await this.adoptMovedCheckpoint())) break
           continue
         }
         if (!this.#running) break
         failures++
-        this.status = 'failed'
-        this.lastError = error instanceof Error ? error.message : String(error)
-        this.#engine.logger.error({ err: error, projection: this.subscriber.name, position: this.position, failures }, 'projection batch failed; retrying')
-        await recordCheckpointStatus(this.#db, this.identity.checkpointName, this.identity.version, 'failed', this.lastError).catch(() => undefined)
-        await this.#pause(Math.min(30_000, 250 * 2 ** Math.min(failures, 7)))
+        await this.#recordFailure(error, failures)
+        await this.#pause.for(failurePause(failures))
         continue
+      }
+      if (this.reader && this.#running && failures === 0 && this.#reachedHead) {
+        // caught up: the shared reader takes over from here
+        this.#member = true
+        this.#loop = undefined
+        this.reader.join(this)
+        return
       }
       if (readAny) {
         invisibleRetries = 0
@@ -246,32 +378,21 @@ export class SubscriberRunner {
         // notified of events we cannot see yet: an earlier writer's transaction of this database
         // is still open (they are short: an append, a projection batch); look again soon
         invisibleRetries++
-        await this.#pause(Math.min(INVISIBLE_RETRY_CAP_MS, 2 ** invisibleRetries))
+        await this.#pause.for(Math.min(INVISIBLE_RETRY_CAP_MS, 2 ** invisibleRetries))
       } else {
         invisibleRetries = 0
-        await this.#pause(this.#engine.pollIntervalMs)
+        await this.#pause.for(this.#engine.pollIntervalMs)
       }
     }
     for (const waiter of this.#waiters.splice(0)) waiter.resolve(this.position >= waiter.position)
   }
 
-  #pause(ms: number): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const timer = setTimeout(done, ms)
-      function done() {
-        clearTimeout(timer)
-        resolve()
-      }
-      this.#wake = done
-    }).finally(() => {
-      this.#wake = undefined
-    })
-  }
 
   /** One read and, if it found events, one committed batch. True when events were handled. */
   async #step(): Promise<boolean> {
     const { store, batchSize } = this.#engine
     const slice = await store.readAll({ after: this.position, limit: batchSize, eventTypes: this.subscriber.eventTypes })
+    this.#reachedHead = slice.events.length < batchSize
     if (slice.events.length === 0) {
       if (slice.scannedTo > this.position) {
         this.#moved(slice.scannedTo)
@@ -305,13 +426,16 @@ export class SubscriberRunner {
   async #commitProjection(projection: Projection, events: readonly RecordedEvent[], to: number): Promise<void> {
     await this.#engine.db.transaction().execute(async (trx) => {
       // the checkpoint first: a runner that lost the race (or a swap) stops here, before writing
-      const ok = await advanceCheckpoint(trx as Kysely<EngineTables>, this.identity.checkpointName, this.identity.version, this.#persisted, to)
+      const ok = await advanceCheckpointInto(trx as Kysely<EngineTables>, this.identity.checkpointName, this.identity.version, this.#persisted, to, this.identity.schema)
       if (!ok) throw new CheckpointMoved()
-      await sql`select set_config('search_path', ${`${this.identity.schema}, public`}, true)`.execute(trx)
       await projection.handle(events, trx)
     })
     this.#persisted = to
     this.#persistedAt = Date.now()
+    this.#announce(events, to)
+  }
+
+  #announce(events: readonly RecordedEvent[], to: number): void {
     this.onCommitted?.(to, {
       events: events.length,
       lastPosition: events[events.length - 1]!.position,

@@ -50,7 +50,7 @@ export async function expectRebuildEqualsLive(
   const { db } = services.database
   t.ok(await services.engine.waitForAll(head, 20_000), 'the live projections caught up')
 
-  const options = { db, store: services.store, batchSize, pollIntervalMs: 50, idleCheckpointIntervalMs: 5000, singleConnection: false, logger: { info() {}, warn() {}, error() {} } }
+  const options = { db, store: services.store, batchSize, pollIntervalMs: 50, idleCheckpointIntervalMs: 5000, singleConnection: false, commitLanes: 1, logger: { info() {}, warn() {}, error() {} } }
   const scratch = projections.map((projection) => ({
     projection,
     identity: { checkpointName: `${projection.name}#check${version}`, version, schema: `${projectionSchema(projection.name)}__check${version}` },
