@@ -326,6 +326,7 @@ export const appPlugin = fp<{ services: Services }>(async (app, { services }) =>
     accessTtlSeconds: config.jwt.accessTtlSeconds,
     refreshTtlSeconds: config.jwt.refreshTtlSeconds,
     currentCredentialVersion: (userId) => credentialVersions.current(userId),
+    knownCredentialVersion: (userId) => credentialVersions.known(userId),
     verifyApiKey: (key) => apiKeys.verify(key),
   })
 

@@ -67,9 +67,10 @@ export async function startServer(config: Config, options: StartServerOptions = 
     app.addHook('preClose', async () => {
       draining = true
     })
-    app.addHook('onSend', async (_request, reply, payload) => {
+    // a callback hook, not an async one: a promise per answer for a flag that is false until shutdown
+    app.addHook('onSend', (_request, reply, payload, done) => {
       if (draining) reply.header('connection', 'close')
-      return payload
+      done(null, payload)
     })
     app.server.requestTimeout = serverTimeouts.requestTimeout
     app.server.headersTimeout = serverTimeouts.headersTimeout

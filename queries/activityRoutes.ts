@@ -7,8 +7,9 @@ import { ACTIVITY_TYPES, activityFeed, LIVE_TYPES, LIVE_WINDOW_MS, recentActivit
 import { activityStatistics, activityStatisticsFor, type ActivityStatisticsTables } from '../projections/activityStatistics.ts'
 import { readModel } from '../projections/engine/projection.ts'
 import type { ProjectionEngine } from '../projections/engine/projectionEngine.ts'
-import { nextQuarterHour, type ReadModelCache } from './readModelCache.ts'
-import { awaitPosition, MinPosition } from './readYourWrites.ts'
+import { sendDashboardAnswer } from './keptAnswers.ts'
+import { jsonBody, nextQuarterHour, type ReadModelCache } from './readModelCache.ts'
+import { MinPosition } from './readYourWrites.ts'
 
 export interface ActivityRoutesOptions {
   db: Kysely<any>
@@ -18,8 +19,6 @@ export interface ActivityRoutesOptions {
   /** answers kept until their read model changes; without it every request reads the database */
   answers?: ReadModelCache
 }
-
-const JSON_TYPE = 'application/json; charset=utf-8'
 
 const RecentQuery = Type.Object({
   limit: Type.Integer({ minimum: 1, maximum: 100, default: 10 }),
@@ -87,11 +86,12 @@ async function liveWindowEndsAt(feed: Kysely<ActivityFeedTables>, tenantId: stri
 }
 
 export const activityRoutes: FastifyPluginAsyncTypebox<ActivityRoutesOptions> = async (app, { db, engine, clock, readYourWritesTimeoutMs, answers }) => {
+  const source = { engine, clock, readYourWritesTimeoutMs, answers }
   const feed = readModel<ActivityFeedTables>(db, activityFeed)
   const statistics = readModel<ActivityStatisticsTables>(db, activityStatistics)
   app.addHook('preHandler', app.authenticate)
 
-  /** The answer's JSON and until when it holds (time_ago, is_live and live_count move with the clock). */
+  /** The answer's JSON (its bytes) and until when it holds (time_ago, is_live and live_count move with the clock). */
   const recentAnswer = async (tenantId: string, limit: number, type: (typeof ACTIVITY_TYPES)[number] | undefined) => {
     const now = clock.now()
     const [page, liveEnds] = await Promise.all([recentActivity(feed, { tenantId, limit, type, now }), answers ? liveWindowEndsAt(feed, tenantId, type, now) : null])
@@ -104,7 +104,7 @@ export const activityRoutes: FastifyPluginAsyncTypebox<ActivityRoutesOptions> = 
         if (liveUntil > now.getTime()) validUntil = Math.min(validUntil, liveUntil)
       }
     }
-    const body = JSON.stringify({
+    const body = jsonBody({
       success: true,
       data: {
         activities: page.rows.map((row) => activityView(row, now)),
@@ -116,29 +116,22 @@ export const activityRoutes: FastifyPluginAsyncTypebox<ActivityRoutesOptions> = 
     return { value: body, validUntil }
   }
 
-  app.get('/api/messaging/activity/recent/', { schema: { querystring: RecentQuery }, config: { rateLimit: 'activity_recent' } }, async (request, reply) => {
+  // a request without min_position whose answer is in memory is answered at once, without a
+  // promise (sendDashboardAnswer): the dashboard's polling is almost all such requests
+  app.get('/api/messaging/activity/recent/', { schema: { querystring: RecentQuery }, config: { rateLimit: 'activity_recent' } }, (request, reply) => {
     const { tenantId } = tenantPrincipal(request)
     const { limit, type, min_position: minPosition } = request.query
-    await awaitPosition(engine, reply, [activityFeed.name], minPosition, readYourWritesTimeoutMs)
-    const compute = () => recentAnswer(tenantId, limit, type)
-    const body = answers
-      ? await answers.answer({ projections: [activityFeed.name], tenantId, key: `recent ${limit} ${type ?? ''}`, minPosition, at: clock.now().getTime() }, compute)
-      : (await compute()).value
-    return reply.type(JSON_TYPE).send(body)
+    const question = { tenantId, key: `recent ${limit} ${type ?? ''}`, projection: activityFeed.name, minPosition }
+    return sendDashboardAnswer(source, reply, question, () => recentAnswer(tenantId, limit, type))
   })
 
-  app.get('/api/messaging/activity/statistics/', { schema: { querystring: StatisticsQuery }, config: { rateLimit: 'statistics' } }, async (request, reply) => {
+  app.get('/api/messaging/activity/statistics/', { schema: { querystring: StatisticsQuery }, config: { rateLimit: 'statistics' } }, (request, reply) => {
     const { tenantId } = tenantPrincipal(request)
-    const minPosition = request.query.min_position
-    await awaitPosition(engine, reply, [activityStatistics.name], minPosition, readYourWritesTimeoutMs)
-    const compute = async () => {
+    const question = { tenantId, key: 'statistics', projection: activityStatistics.name, minPosition: request.query.min_position }
+    return sendDashboardAnswer(source, reply, question, async () => {
       const now = clock.now()
       // "today", "this week" and "this month" turn at a local midnight: on a UTC quarter hour
-      return { value: JSON.stringify({ success: true, data: await activityStatisticsFor(statistics, tenantId, now) }), validUntil: nextQuarterHour(now.getTime()) }
-    }
-    const body = answers
-      ? await answers.answer({ projections: [activityStatistics.name], tenantId, key: 'statistics', minPosition, at: clock.now().getTime() }, compute)
-      : (await compute()).value
-    return reply.type(JSON_TYPE).send(body)
+      return { value: jsonBody({ success: true, data: await activityStatisticsFor(statistics, tenantId, now) }), validUntil: nextQuarterHour(now.getTime()) }
+    })
   })
 }

@@ -6,8 +6,9 @@ import { tenantPrincipal } from '../infra/http/authentication.ts'
 import { readModel } from '../projections/engine/projection.ts'
 import type { ProjectionEngine } from '../projections/engine/projectionEngine.ts'
 import { performanceOverview, performanceOverviewFor, type PerformanceOverviewTables } from '../projections/performanceOverview.ts'
-import { nextQuarterHour, type ReadModelCache } from './readModelCache.ts'
-import { awaitPosition, MinPosition } from './readYourWrites.ts'
+import { sendDashboardAnswer } from './keptAnswers.ts'
+import { jsonBody, nextQuarterHour, type ReadModelCache } from './readModelCache.ts'
+import { MinPosition } from './readYourWrites.ts'
 
 export interface PerformanceRoutesOptions {
   db: Kysely<any>
@@ -22,20 +23,16 @@ const OverviewQuery = Type.Object({ min_position: MinPosition })
 
 export const performanceRoutes: FastifyPluginAsyncTypebox<PerformanceRoutesOptions> = async (app, { db, engine, clock, readYourWritesTimeoutMs, answers }) => {
   const overview = readModel<PerformanceOverviewTables>(db, performanceOverview)
+  const source = { engine, clock, readYourWritesTimeoutMs, answers }
   app.addHook('preHandler', app.authenticate)
 
-  app.get('/api/messaging/performance/overview/', { schema: { querystring: OverviewQuery }, config: { rateLimit: 'performance' } }, async (request, reply) => {
+  app.get('/api/messaging/performance/overview/', { schema: { querystring: OverviewQuery }, config: { rateLimit: 'performance' } }, (request, reply) => {
     const { tenantId } = tenantPrincipal(request)
-    const minPosition = request.query.min_position
-    await awaitPosition(engine, reply, [performanceOverview.name], minPosition, readYourWritesTimeoutMs)
-    const compute = async () => {
+    const question = { tenantId, key: 'overview', projection: performanceOverview.name, minPosition: request.query.min_position }
+    return sendDashboardAnswer(source, reply, question, async () => {
       const now = clock.now()
       // the six months end with the tenant's current month, which turns at a local midnight: on a UTC quarter hour
-      return { value: JSON.stringify({ success: true, data: await performanceOverviewFor(overview, tenantId, now) }), validUntil: nextQuarterHour(now.getTime()) }
-    }
-    const body = answers
-      ? await answers.answer({ projections: [performanceOverview.name], tenantId, key: 'overview', minPosition, at: clock.now().getTime() }, compute)
-      : (await compute()).value
-    return reply.type('application/json; charset=utf-8').send(body)
+      return { value: jsonBody({ success: true, data: await performanceOverviewFor(overview, tenantId, now) }), validUntil: nextQuarterHour(now.getTime()) }
+    })
   })
 }

@@ -40,7 +40,10 @@ export interface CachedAnswer<Value> {
 }
 
 interface Entry {
+  /** the tenant and the query's key: where the entry sits in the eviction order */
   key: string
+  /** the query's key within its tenant */
+  queryKey: string
   projections: readonly string[]
   tenantId: string
   stamp: number
@@ -49,6 +52,8 @@ interface Entry {
   askedAt: number
   validUntil: number
   value: unknown
+  /** read since it was stored or last came up for eviction: it gets a second chance */
+  used: boolean
 }
 
 /** entries of the tenant-change table at most; beyond, it is cleared and every answer dropped */
@@ -58,15 +63,23 @@ export class ReadModelCache {
   readonly #maxEntries: number
   readonly #maxAgeMs: number
   readonly #now: () => number
-  /** key → entry, least recently used first */
+  /**
+   * `tenant key` → entry, in the order of eviction: the oldest first, an entry that was read since
+   * it came up last moved to the end instead (a second chance, an approximation of least recently
+   * used that costs a read nothing but a flag)
+   */
   readonly #entries = new Map<string, Entry>()
+  /** tenant → query key → entry: what a read looks up (two lookups of strings that are already hashed) */
+  readonly #byTenant = new Map<string, Map<string, Entry>>()
   /** key → the computation under way, shared by the requests that missed together */
   readonly #computing = new Map<string, { stamp: number; askedAt: number; promise: Promise<CachedAnswer<unknown>> }>()
   #epoch = 0
   /** projection → epoch of its last change of unknown tenant */
   readonly #changedForAll = new Map<string, number>()
-  /** `projection tenant` → epoch of its last change for that tenant */
-  readonly #changedForTenant = new Map<string, number>()
+  /** projection → tenant → epoch of its last change for that tenant */
+  readonly #changedForTenant = new Map<string, Map<string, number>>()
+  /** tenants in #changedForTenant, over every projection */
+  #trackedTenants = 0
   /** projection → highest position a commit notice said it reached */
   readonly #heard = new Map<string, number>()
   hits = 0
@@ -90,27 +103,49 @@ export class ReadModelCache {
       this.#changedForAll.set(projection, epoch)
       return
     }
-    if (this.#changedForTenant.size + tenants.length > MAX_TRACKED_TENANTS) {
+    if (this.#trackedTenants + tenants.length > MAX_TRACKED_TENANTS) {
       // forget per-tenant changes rather than grow without bound: every answer of every projection goes
       this.#changedForTenant.clear()
+      this.#trackedTenants = 0
       for (const name of new Set([...this.#changedForAll.keys(), ...this.#heard.keys()])) this.#changedForAll.set(name, epoch)
       return
     }
-    for (const tenant of tenants) this.#changedForTenant.set(`${projection} ${tenant}`, epoch)
+    let byTenant = this.#changedForTenant.get(projection)
+    if (byTenant === undefined) this.#changedForTenant.set(projection, (byTenant = new Map()))
+    for (const tenant of tenants) {
+      if (!byTenant.has(tenant)) this.#trackedTenants++
+      byTenant.set(tenant, epoch)
+    }
   }
 
   /** Drops every answer (a notice may have been missed). */
   clear(): void {
     this.#epoch++
     this.#entries.clear()
+    this.#byTenant.clear()
     this.#computing.clear()
     this.#changedForTenant.clear()
+    this.#trackedTenants = 0
     for (const name of this.#heard.keys()) this.#changedForAll.set(name, this.#epoch)
   }
 
   /** Whether the cache has heard of commits of `projection` up to `position`. */
   heardUpTo(projection: string, position: number): boolean {
     return (this.#heard.get(projection) ?? -1) >= position
+  }
+
+  /**
+   * The answer of `key` for `tenantId` when memory holds one still valid at `at`, without a
+   * promise or a closure: the hot path of a dashboard read. `undefined`: none (the caller computes
+   * it through `answer`; an answer is never `undefined`). A request with a read-your-writes
+   * position goes through `answer`.
+   */
+  cached<Value>(tenantId: string, key: string, at: number): Value | undefined {
+    const entry = this.#byTenant.get(tenantId)?.get(key)
+    if (entry === undefined || !this.#fresh(entry, at)) return undefined
+    this.hits++
+    entry.used = true
+    return entry.value as Value
   }
 
   /**
@@ -129,14 +164,8 @@ export class ReadModelCache {
       this.misses++
       return (await compute()).value
     }
-    const entry = this.#entries.get(key)
-    if (entry && this.#fresh(entry, at)) {
-      this.hits++
-      // most recently used last
-      this.#entries.delete(key)
-      this.#entries.set(key, entry)
-      return entry.value as Value
-    }
+    const hit = this.cached<Value>(tenantId, request.key, at)
+    if (hit !== undefined) return hit
     this.misses++
     const running = this.#computing.get(key)
     if (running && at >= running.askedAt && this.#unchangedSince(projections, tenantId, running.stamp)) {
@@ -148,7 +177,7 @@ export class ReadModelCache {
     const promise: Promise<CachedAnswer<unknown>> = compute().then(
       (computed) => {
         if (this.#computing.get(key)?.promise === promise) this.#computing.delete(key)
-        this.#store({ key, projections, tenantId, stamp, storedAt: this.#now(), askedAt: at, validUntil: computed.validUntil, value: computed.value })
+        this.#store({ key, queryKey: request.key, projections, tenantId, stamp, storedAt: this.#now(), askedAt: at, validUntil: computed.validUntil, value: computed.value, used: false })
         return computed
       },
       (error: unknown) => {
@@ -167,7 +196,7 @@ export class ReadModelCache {
   #unchangedSince(projections: readonly string[], tenantId: string, stamp: number): boolean {
     for (const projection of projections) {
       if ((this.#changedForAll.get(projection) ?? 0) > stamp) return false
-      if ((this.#changedForTenant.get(`${projection} ${tenantId}`) ?? 0) > stamp) return false
+      if ((this.#changedForTenant.get(projection)?.get(tenantId) ?? 0) > stamp) return false
     }
     return true
   }
@@ -175,14 +204,41 @@ export class ReadModelCache {
   #store(entry: Entry): void {
     // a change heard while it computed: the answer may predate it, keep it out
     if (!this.#unchangedSince(entry.projections, entry.tenantId, entry.stamp)) return
-    this.#entries.delete(entry.key)
+    const replaced = this.#entries.get(entry.key)
+    if (replaced !== undefined) this.#remove(replaced)
     while (this.#entries.size >= this.#maxEntries) {
-      const oldest = this.#entries.keys().next()
+      const oldest = this.#entries.values().next()
       if (oldest.done) break
-      this.#entries.delete(oldest.value)
+      if (oldest.value.used) {
+        // read since it last came up: to the end of the order, once
+        oldest.value.used = false
+        this.#entries.delete(oldest.value.key)
+        this.#entries.set(oldest.value.key, oldest.value)
+      } else {
+        this.#remove(oldest.value)
+      }
     }
     this.#entries.set(entry.key, entry)
+    let ofTenant = this.#byTenant.get(entry.tenantId)
+    if (ofTenant === undefined) this.#byTenant.set(entry.tenantId, (ofTenant = new Map()))
+    ofTenant.set(entry.queryKey, entry)
   }
+
+  #remove(entry: Entry): void {
+    this.#entries.delete(entry.key)
+    const ofTenant = this.#byTenant.get(entry.tenantId)
+    if (ofTenant?.get(entry.queryKey) !== entry) return
+    ofTenant.delete(entry.queryKey)
+    if (ofTenant.size === 0) this.#byTenant.delete(entry.tenantId)
+  }
+}
+
+/**
+ * An answer's JSON as the bytes sent: a cached answer is written as it is, neither serialized nor
+ * encoded again for each request that reads it.
+ */
+export function jsonBody(answer: unknown): Buffer {
+  return Buffer.from(JSON.stringify(answer), 'utf8')
 }
 
 /** The next UTC quarter hour after `at`: every time zone's midnight falls on one (offsets are multiples of 15 minutes). */

@@ -186,11 +186,18 @@ export class CredentialVersionCache {
     this.#maxEntries = options.maxEntries ?? 10_000
   }
 
+  /** The user's version if this cache holds it fresh (null: no credentials); `undefined`: ask `current`. */
+  known(userId: string): number | null | undefined {
+    const cached = this.#entries.get(userId)
+    if (cached === undefined) return undefined
+    const now = this.#now()
+    return now - cached.fetchedAt < this.#ttlMs && now >= cached.fetchedAt ? cached.version : undefined
+  }
+
   /** The user's credential version (null: no credentials, every token refused). */
   async current(userId: string): Promise<number | null> {
-    const cached = this.#entries.get(userId)
-    const now = this.#now()
-    if (cached && now - cached.fetchedAt < this.#ttlMs && now >= cached.fetchedAt) return cached.version
+    const cached = this.known(userId)
+    if (cached !== undefined) return cached
     // the requests that find the entry expired together share one lookup
     let lookup = this.#lookups.get(userId)
     if (!lookup) {

@@ -71,8 +71,33 @@ export interface AuthenticationOptions {
    * session opened before it. Expected to be cached (it runs on every authenticated request).
    */
   currentCredentialVersion?: (userId: string) => Promise<number | null>
+  /**
+   * The user's credential version when it is known at once (cached and fresh), `undefined`
+   * otherwise (then `currentCredentialVersion` is asked). Lets a request with a known token and
+   * a known version be authenticated without waiting on anything.
+   */
+  knownCredentialVersion?: (userId: string) => number | null | undefined
   /** The principal an API key acts as, or null for an unknown or revoked key. Without it, API keys are refused. */
   verifyApiKey?: (key: string) => Promise<Principal | null>
+}
+
+/** An access token this process has verified, with the principal it makes (shared, never changed). */
+interface VerifiedToken {
+  claims: TokenClaims
+  expiresAtMs: number
+  principal: Readonly<Principal>
+}
+
+function principalOf(claims: TokenClaims): Principal {
+  return {
+    userId: claims.sub,
+    tenantId: claims.tid ?? null,
+    role: claims.role ?? null,
+    name: claims.name,
+    email: claims.email,
+    authenticatedWith: 'token',
+    platformAdmin: claims.padm === true,
+  }
 }
 
 const NO_TENANT = 'User is not associated with any tenant'
@@ -108,18 +133,37 @@ export const authentication = fp(
     })
     app.decorateRequest('principal', null)
 
-    // Access tokens whose signature this process has verified, by Authorization header: a busy
-    // client sends the same token on every request, and checking the HMAC again each time is
-    // most of what authentication costs. Expiry and the credential version are still checked on
-    // every request. Bounded; the oldest go first.
-    const verifiedTokens = new Map<string, TokenClaims & { exp: number }>()
-    const rememberVerified = (header: string, claims: TokenClaims & { exp: number }): void => {
-      if (typeof claims.exp !== 'number') return
+    // Access tokens whose signature this process has verified, by Authorization header, with the
+    // principal they make: a busy client sends the same token on every request, and checking the
+    // HMAC again each time is most of what authentication costs. Expiry and the credential
+    // version are still checked on every request. Bounded; the oldest go first.
+    const verifiedTokens = new Map<string, VerifiedToken>()
+    const rememberVerified = (header: string, claims: TokenClaims & { exp: number }): Principal => {
+      const principal: Principal = Object.freeze(principalOf(claims))
+      if (typeof claims.exp !== 'number') return principal
       if (verifiedTokens.size >= VERIFIED_TOKENS_KEPT) {
         const oldest = verifiedTokens.keys().next()
         if (!oldest.done) verifiedTokens.delete(oldest.value)
       }
-      verifiedTokens.set(header, claims)
+      verifiedTokens.set(header, { claims, expiresAtMs: claims.exp * 1000, principal })
+      return principal
+    }
+    // The token a connection presented last: a client sends the same header on every request of
+    // its connection, and comparing it with the last one is cheaper than hashing it for the map.
+    const lastTokenOfConnection = new WeakMap<object, { header: string; token: VerifiedToken }>()
+    const verifiedToken = (request: FastifyRequest, header: string): VerifiedToken | undefined => {
+      const connection = request.raw.socket
+      const last = connection ? lastTokenOfConnection.get(connection) : undefined
+      if (last !== undefined && last.header === header) return last.token
+      const token = verifiedTokens.get(header)
+      if (token !== undefined && connection) lastTokenOfConnection.set(connection, { header, token })
+      return token
+    }
+    /** The token's principal when its user's credential version is the one it was issued under. */
+    const whenCurrent = async (claims: TokenClaims, principal: Principal): Promise<Principal> => {
+      const current = await options.currentCredentialVersion!(claims.sub)
+      if (current === null || (claims.cv ?? 0) !== current) throw new AuthenticationRequired()
+      return principal
     }
 
     const byApiKey = async (key: string): Promise<Principal> => {
@@ -139,6 +183,23 @@ export const authentication = fp(
         }
         throw new AuthenticationRequired()
       }
+      // an access token verified before: its signature cannot have changed; its expiry and its
+      // user's credential version are checked again (without waiting when the version is known)
+      const known = verifiedToken(request, header)
+      if (known !== undefined && known.expiresAtMs > Date.now()) {
+        if (!options.currentCredentialVersion) {
+          request.principal = known.principal
+          return
+        }
+        const version = options.knownCredentialVersion?.(known.claims.sub)
+        if (version === undefined) {
+          request.principal = await whenCurrent(known.claims, known.principal)
+          return
+        }
+        if (version === null || (known.claims.cv ?? 0) !== version) throw new AuthenticationRequired()
+        request.principal = known.principal
+        return
+      }
       const apiKey = API_KEY_SCHEME.exec(header)
       if (apiKey) {
         request.principal = await byApiKey(apiKey[1]!)
@@ -146,32 +207,14 @@ export const authentication = fp(
       }
       if (!BEARER.test(header)) throw new AuthenticationRequired()
       let claims: TokenClaims
-      const known = verifiedTokens.get(header)
-      if (known && known.exp * 1000 > Date.now()) {
-        // verified before: its signature cannot have changed; its expiry is checked again
-        claims = known
-      } else {
-        try {
-          claims = await request.jwtVerify<TokenClaims>()
-        } catch {
-          throw new AuthenticationRequired()
-        }
-        if (claims.typ === 'access') rememberVerified(header, claims as TokenClaims & { exp: number })
+      try {
+        claims = await request.jwtVerify<TokenClaims>()
+      } catch {
+        throw new AuthenticationRequired()
       }
       if (claims.typ !== 'access') throw new AuthenticationRequired()
-      if (options.currentCredentialVersion) {
-        const current = await options.currentCredentialVersion(claims.sub)
-        if (current === null || (claims.cv ?? 0) !== current) throw new AuthenticationRequired()
-      }
-      request.principal = {
-        userId: claims.sub,
-        tenantId: claims.tid ?? null,
-        role: claims.role ?? null,
-        name: claims.name,
-        email: claims.email,
-        authenticatedWith: 'token',
-        platformAdmin: claims.padm === true,
-      }
+      const principal = rememberVerified(header, claims as TokenClaims & { exp: number })
+      request.principal = options.currentCredentialVersion ? await whenCurrent(claims, principal) : principal
     })
 
     app.decorate('requirePlatformAdmin', async (request: FastifyRequest) => {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import type { FastifyInstance, FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest, onResponseHookHandler, onSendHookHandler, preHandlerAsyncHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Kysely } from 'kysely'
 import type { Clock } from '../clock.ts'
@@ -87,6 +87,11 @@ declare module 'fastify' {
   }
 }
 
+/** A route's hooks of one kind as a list (a route option holds one hook, a list, or nothing). */
+function hooksOf<Hook>(hooks: Hook | Hook[] | undefined): Hook[] {
+  return hooks === undefined ? [] : Array.isArray(hooks) ? hooks : [hooks]
+}
+
 function refuse(reply: FastifyReply, status: number, message: string, errorCode: string): FastifyReply {
   return reply.status(status).send({ success: false, message, error_code: errorCode, details: {} })
 }
@@ -138,13 +143,9 @@ export const idempotency = fp(
       return refuse(reply, 409, 'A request with this Idempotency-Key is still being processed', 'IDEMPOTENCY_KEY_IN_USE')
     }
 
-    app.addHook('onRoute', (route) => {
-      if (!route.config?.idempotent) return
-      const existing = route.preHandler
-      route.preHandler = existing === undefined ? [claim] : [...(Array.isArray(existing) ? existing : [existing]), claim]
-    })
-
-    app.addHook('onSend', async (request, reply, payload) => {
+    // the answer is kept (or the key released) by hooks of the idempotent routes only: the other
+    // routes, the reads among them, run no hook of this plugin
+    const keepAnswer: onSendHookHandler = async function keepIdempotentAnswer(request, reply, payload) {
       const record = request.idempotencyRecord
       if (!record) return payload
       request.idempotencyRecord = null
@@ -165,14 +166,21 @@ export const idempotency = fp(
         .where('key', '=', record.key)
         .execute()
       return payload
-    })
+    }
 
     // a request that died before answering must not hold its key for 24 hours
-    app.addHook('onResponse', async (request) => {
+    const releaseUnanswered: onResponseHookHandler = async function releaseIdempotencyKey(request) {
       const record = request.idempotencyRecord
       if (!record) return
       request.idempotencyRecord = null
       await db.deleteFrom('idempotency_keys').where('scope', '=', record.scope).where('key', '=', record.key).where('state', '=', 'running').execute()
+    }
+
+    app.addHook('onRoute', (route) => {
+      if (!route.config?.idempotent) return
+      route.preHandler = [...hooksOf(route.preHandler), claim]
+      route.onSend = [...hooksOf(route.onSend), keepAnswer]
+      route.onResponse = [...hooksOf(route.onResponse), releaseUnanswered]
     })
 
     const sweep = setInterval(() => {

@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http'
 import type { FastifyBaseLogger, FastifyServerOptions } from 'fastify'
+import type { Bindings, ChildLoggerOptions } from 'pino'
 
 /**
  * What the request logs carry, and what they never do.
@@ -49,8 +50,102 @@ export const REDACTED_PATHS = [
   '*.token',
 ]
 
-/** Fastify's child logger of a request, with the correlation id beside the request id. */
-export const childLoggerFactory: NonNullable<FastifyServerOptions['childLoggerFactory']> = function (logger, bindings, options, rawRequest) {
+type LogMethod = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace'
+
+/** What the request logger needs of its parent: a pino logger (its level check). */
+interface LevelCheckingLogger extends FastifyBaseLogger {
+  isLevelEnabled(level: string): boolean
+}
+
+/**
+ * A request's logger whose pino child is made only when the request writes its first line (or
+ * asks for a child, or sets its level). pino serializes (and redacts) a child's bindings when the
+ * child is made: at level warn most requests never write a line, and making the child was most
+ * of what logging cost a request. The child, once made, is the one Fastify's factory always made:
+ * the same bindings (reqId, correlationId) and options, so the lines are byte for byte the same.
+ */
+class RequestLogger implements FastifyBaseLogger {
+  readonly #parent: LevelCheckingLogger
+  readonly #bindings: Bindings
+  readonly #options: ChildLoggerOptions
+  readonly #rawRequest: Pick<IncomingMessage, 'headers'>
+  #child: FastifyBaseLogger | null = null
+
+  constructor(parent: LevelCheckingLogger, bindings: Bindings, options: ChildLoggerOptions, rawRequest: Pick<IncomingMessage, 'headers'>) {
+    this.#parent = parent
+    this.#bindings = bindings
+    this.#options = options
+    this.#rawRequest = rawRequest
+  }
+
+  get level(): string {
+    return this.#child ? this.#child.level : this.#parent.level
+  }
+
+  set level(level: string) {
+    this.#made().level = level
+  }
+
+  fatal(...args: unknown[]): void {
+    this.#write('fatal', args)
+  }
+
+  error(...args: unknown[]): void {
+    this.#write('error', args)
+  }
+
+  warn(...args: unknown[]): void {
+    this.#write('warn', args)
+  }
+
+  info(...args: unknown[]): void {
+    this.#write('info', args)
+  }
+
+  debug(...args: unknown[]): void {
+    this.#write('debug', args)
+  }
+
+  trace(...args: unknown[]): void {
+    this.#write('trace', args)
+  }
+
+  silent(): void {}
+
+  child(bindings: Bindings, options?: ChildLoggerOptions): FastifyBaseLogger {
+    return this.#made().child(bindings, options)
+  }
+
+  #write(method: LogMethod, args: unknown[]): void {
+    // the child's level is the parent's until someone sets it (which makes the child)
+    if (this.#child === null && !this.#parent.isLevelEnabled(method)) return
+    const child = this.#made()
+    ;(child[method] as (...line: unknown[]) => void).apply(child, args)
+  }
+
+  #made(): FastifyBaseLogger {
+    if (this.#child === null) this.#child = requestChild(this.#parent, this.#bindings, this.#options, this.#rawRequest)
+    return this.#child
+  }
+}
+
+function requestChild(logger: FastifyBaseLogger, bindings: Bindings, options: ChildLoggerOptions, rawRequest: Pick<IncomingMessage, 'headers'>): FastifyBaseLogger {
   const requestId = typeof bindings.reqId === 'string' ? bindings.reqId : String(bindings.reqId ?? '')
-  return (logger as FastifyBaseLogger).child({ ...bindings, correlationId: correlationIdOf(rawRequest, requestId) }, options)
+  return logger.child({ ...bindings, correlationId: correlationIdOf(rawRequest, requestId) }, options)
+}
+
+function hasOptions(options: ChildLoggerOptions): boolean {
+  for (const _ in options) return true
+  return false
+}
+
+/**
+ * Fastify's child logger of a request, with the correlation id beside the request id; made when
+ * the request first writes a line. A route with its own log level or serializers, or a parent that
+ * is not pino, gets its child at once.
+ */
+export const childLoggerFactory: NonNullable<FastifyServerOptions['childLoggerFactory']> = function (logger, bindings, options, rawRequest) {
+  const parent = logger as LevelCheckingLogger
+  if (hasOptions(options) || typeof parent.isLevelEnabled !== 'function') return requestChild(parent, bindings, options, rawRequest)
+  return new RequestLogger(parent, bindings, options, rawRequest)
 }

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import t from 'tap'
-import { Redis } from 'ioredis'
 import { openQueueSystem } from '../../infra/queue/openQueueSystem.ts'
+import { removeQueueKeys } from '../../infra/queue/queueKeys.ts'
 import { eventually } from '../support/eventually.ts'
 import { runScript } from '../support/scriptProcess.ts'
 import { redisUrl } from '../support/testDatabase.ts'
@@ -13,27 +13,13 @@ import { redisUrl } from '../support/testDatabase.ts'
  */
 const mifumo = (args: string[], env: Record<string, string>) => runScript('cli.ts', args, env)
 
-async function deleteKeys(prefix: string): Promise<void> {
-  const redis = new Redis(redisUrl)
-  try {
-    let cursor = '0'
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 500)
-      cursor = next
-      if (keys.length > 0) await redis.del(...keys)
-    } while (cursor !== '0')
-  } finally {
-    await redis.quit()
-  }
-}
-
 t.test('mifumo jobs', async (t) => {
   const prefix = `mifumo-test-${randomBytes(4).toString('hex')}`
   const env = { REDIS_URL: redisUrl, QUEUE_PREFIX: prefix }
   const system = await openQueueSystem({ redisUrl, prefix })
   t.teardown(async () => {
     await system.close()
-    await deleteKeys(prefix)
+    await removeQueueKeys(redisUrl, prefix)
   })
   const queueName = 'ops-test'
   const runs: number[] = []

@@ -1,5 +1,7 @@
 import type { FastifyInstance } from 'fastify'
+import { Counter, Histogram, Registry } from 'prom-client'
 import t from 'tap'
+import { HttpAnswerMetrics } from '../../infra/ops/metrics.ts'
 import { as, registerUser, startTestApp } from '../support/testApp.ts'
 
 /**
@@ -101,4 +103,35 @@ t.test('METRICS_TOKEN protects /metrics', async (t) => {
   t.equal((await app.inject({ method: 'GET', url: '/metrics', headers: session.headers })).statusCode, 401, "a user's token is not the metrics token")
   const scraped = await scrape(app, { authorization: `Bearer ${token}` })
   t.ok(scraped.has('mifumo_event_store_head_position'))
+})
+
+t.test("the HTTP metrics' text is what prom-client's Counter and Histograms write for the same answers", async (t) => {
+  const buckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
+  const labelNames = ['method', 'route', 'status'] as const
+  const reference = new Registry()
+  const registers = [reference]
+  const requests = new Counter({ name: 'mifumo_http_requests_total', help: 'HTTP requests answered, by method, route pattern and status', labelNames, registers })
+  const durations = new Histogram({ name: 'mifumo_http_request_duration_seconds', help: 'Time to answer an HTTP request (event streams excluded), by method, route pattern and status', labelNames, buckets, registers })
+  const commands = new Histogram({ name: 'mifumo_command_duration_seconds', help: 'Time to answer a command (POST, PUT, PATCH, DELETE), by method, route pattern and status', labelNames, buckets, registers })
+  const registry = new Registry()
+  const http = new HttpAnswerMetrics(registry)
+  const answers: Array<[method: string, route: string, status: number, seconds: number | null]> = [
+    ['GET', '/api/messaging/contacts/:id/', 200, 0.003],
+    ['GET', '/api/messaging/contacts/:id/', 200, 0.2],
+    ['POST', '/api/messaging/contacts/', 201, 0.01],
+    ['POST', '/api/messaging/contacts/', 201, 0.0051],
+    ['GET', '/api/messaging/activity/stream/', 200, null],
+    ['GET', 'unmatched', 404, 45],
+    ['DELETE', '/a/"quoted"\\path/', 204, 0.005],
+  ]
+  for (const [method, route, status, seconds] of answers) {
+    const labels = { method, route, status: String(status) }
+    requests.inc(labels)
+    if (seconds !== null) {
+      durations.observe(labels, seconds)
+      if (method !== 'GET') commands.observe(labels, seconds)
+    }
+    http.answered(http.series(route, method, status), seconds)
+  }
+  t.equal(await registry.metrics(), await reference.metrics())
 })

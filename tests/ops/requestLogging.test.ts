@@ -3,7 +3,7 @@ import { pino } from 'pino'
 import t from 'tap'
 import { buildApp, openServices } from '../../app.ts'
 import { loadConfig } from '../../infra/config.ts'
-import { maskUrl } from '../../infra/http/requestLogging.ts'
+import { childLoggerFactory, maskUrl } from '../../infra/http/requestLogging.ts'
 import { TEST_JWT_SECRET } from '../support/testApp.ts'
 import { createTestDatabase } from '../support/testDatabase.ts'
 
@@ -80,4 +80,49 @@ t.test('maskUrl masks the values of credential parameters only', async (t) => {
   t.equal(maskUrl('/a/?limit=5&api_key=mk_1&x=1'), '/a/?limit=5&api_key=[REDACTED]&x=1')
   t.equal(maskUrl('/a/?search=token'), '/a/?search=token')
   t.equal(maskUrl('/a/'), '/a/')
+})
+
+t.test("a request's logger: its child is made at its first line, with the same bindings and lines as pino's own child", async (t) => {
+  const lines: string[] = []
+  const parent = pino(
+    { level: 'warn', base: null, timestamp: false },
+    new Writable({
+      write(chunk, _encoding, done) {
+        lines.push(String(chunk))
+        done()
+      },
+    }),
+  )
+  const rawRequest = { headers: { 'x-correlation-id': 'batch-7' } }
+  const log = childLoggerFactory.call(null as never, parent, { reqId: 'req-9' }, {}, rawRequest as never)
+  t.equal(log.level, 'warn', "the parent's level")
+  log.info({ step: 1 }, 'below the level')
+  log.debug('below the level')
+  t.same(lines, [], 'nothing written below the level')
+  log.warn({ step: 2 }, 'slow answer')
+  log.error(new Error('boom'), 'failed')
+  const expected: string[] = []
+  const direct = pino(
+    { level: 'warn', base: null, timestamp: false },
+    new Writable({
+      write(chunk, _encoding, done) {
+        expected.push(String(chunk))
+        done()
+      },
+    }),
+  ).child({ reqId: 'req-9', correlationId: 'batch-7' })
+  direct.warn({ step: 2 }, 'slow answer')
+  t.same(lines.slice(0, 1), expected, 'the line pino writes for a child with reqId and correlationId')
+  t.match(JSON.parse(lines[1]!), { reqId: 'req-9', correlationId: 'batch-7', msg: 'failed', err: { message: 'boom' } })
+  log.child({ component: 'x' }).warn('from a child')
+  t.match(JSON.parse(lines[2]!), { reqId: 'req-9', correlationId: 'batch-7', component: 'x', msg: 'from a child' })
+  log.level = 'info'
+  log.info('now written')
+  t.match(JSON.parse(lines[3]!), { reqId: 'req-9', correlationId: 'batch-7', msg: 'now written' })
+  t.equal(parent.level, 'warn', "setting the request's level leaves the parent's alone")
+
+  // without X-Correlation-Id the request id is the correlation id
+  const plain = childLoggerFactory.call(null as never, parent, { reqId: 'req-10' }, {}, { headers: {} } as never)
+  plain.fatal('down')
+  t.match(JSON.parse(lines[4]!), { reqId: 'req-10', correlationId: 'req-10', msg: 'down' })
 })

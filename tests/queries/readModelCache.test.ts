@@ -93,6 +93,13 @@ t.test('bounded', async (t) => {
   const cache = new ReadModelCache({ maxEntries: 2 })
   for (const tenant of ['t1', 't2', 't3']) await counter(cache, tenant).ask()
   t.equal(cache.size, 2)
+  t.equal(cache.cached('t1', 'recent 10', 1000), undefined, 'the oldest went first')
+  t.equal(cache.cached('t2', 'recent 10', 1000), 't2:1', 'read: it gets a second chance')
+  await counter(cache, 't4').ask()
+  t.equal(cache.size, 2)
+  t.equal(cache.cached('t3', 'recent 10', 1000), undefined, 'the oldest not read since went instead')
+  t.equal(cache.cached('t2', 'recent 10', 1000), 't2:1')
+  t.equal(cache.cached('t4', 'recent 10', 1000), 't4:1')
 })
 
 t.test('commit notices name the tenants a batch touched', async (t) => {
@@ -103,4 +110,27 @@ t.test('commit notices name the tenants a batch touched', async (t) => {
   t.equal(commitPayload('activity_feed', 12, [A, B]), `activity_feed:12:${A},${B}`)
   t.same(parseCommitPayload(`activity_feed:12:${A},${B}`), { name: 'activity_feed', position: 12, tenants: [A, B] })
   t.same(parseCommitPayload('activity_feed:12'), { name: 'activity_feed', position: 12 })
+})
+
+t.test('cached: the answer in memory without computing, under the same rules as answer', async (t) => {
+  let now = 0
+  const cache = new ReadModelCache({ maxAgeMs: 30_000, now: () => now })
+  t.equal(cache.cached(A, 'recent 10', 1000), undefined, 'nothing before the first computation')
+  await counter(cache, A, { validUntil: 5000 }).ask()
+  t.equal(cache.cached(A, 'recent 10', 1000), `${A}:1`)
+  t.equal(cache.cached(B, 'recent 10', 1000), undefined, "another tenant's key is another answer")
+  t.equal(cache.cached(A, 'recent 20', 1000), undefined, 'another query is another answer')
+  t.equal(cache.cached(A, 'recent 10', 999), undefined, 'a clock set back does not reuse it')
+  t.equal(cache.cached(A, 'recent 10', 5000), undefined, 'not once it stops holding')
+  cache.committed('activity_feed', 3, [B])
+  t.equal(cache.cached(A, 'recent 10', 1000), `${A}:1`, "another tenant's commit changes nothing")
+  now = 30_000
+  t.equal(cache.cached(A, 'recent 10', 1000), undefined, 'not beyond the maximum age')
+  now = 0
+  cache.committed('activity_feed', 4, [A])
+  t.equal(cache.cached(A, 'recent 10', 1000), undefined, "not after a commit for its tenant")
+  const hitsBefore = cache.hits
+  await counter(cache, A).ask()
+  t.equal(cache.cached(A, 'recent 10', 1000), `${A}:1`, 'computed again, then cached')
+  t.equal(cache.hits, hitsBefore + 1, 'a hit is counted')
 })
